@@ -1,0 +1,1 @@
+//! Hardware YAML: span definitions.

@@ -1,0 +1,8 @@
+//! ISDN PRI signalling on the D-channel: Q.921 (LAPD) and Q.931 basic call control.
+//!
+//! Both layers are sans-IO state machines. `lapd` carries Q.931 messages reliably over
+//! the HDLC frames that [`crate::line`] delivers; `q931` runs the user-side and
+//! network-side call states on top.
+
+pub mod lapd;
+pub mod q931;

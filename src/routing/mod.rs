@@ -1,0 +1,2 @@
+//! Dial peers: YAML routing with Cisco IOS dial-peer semantics. Reference:
+//! `reference/dial-peers.md`.
