@@ -14,6 +14,14 @@
 
 use std::time::Duration;
 
+pub mod alarm;
+pub mod crc;
+pub mod e1;
+pub mod hdlc;
+pub mod pcap;
+pub mod span;
+pub mod t1;
+pub mod timeslot;
 pub mod transport;
 
 /// T1 superframe format.
