@@ -1,12 +1,28 @@
-//! Wiring: the only module that knows every layer. It opens lines, spawns the driver
-//! threads and runs the commands the CLI names.
+//! Wiring: the only module that knows every layer. It loads configuration, opens
+//! lines, spawns the driver threads and runs the commands the CLI names.
 
 use std::process::ExitCode;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command, LineCommand};
+
+mod watch;
 
 /// Run the command the user asked for.
 pub fn run(cli: Cli) -> ExitCode {
-    let _ = cli;
-    ExitCode::SUCCESS
+    init_logging();
+    match cli.command {
+        Command::Line(LineCommand::Watch(args)) => watch::run(&args),
+    }
+}
+
+/// Logs go to stderr so that command output on stdout stays clean for scripts.
+/// `RUST_LOG` (e.g. `RUST_LOG=dialgate=debug`) chooses the level; the default is
+/// warnings, as a turn-up tool prints its own findings.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

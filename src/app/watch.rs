@@ -1,0 +1,261 @@
+//! `dialgate line watch`: the turn-up tool an engineer runs first.
+//!
+//! It opens one span through the same driver thread and sans-IO [`Span`] the gateway
+//! uses, and prints what the line is doing: connection and LOS, frame alignment and
+//! alarm changes as they happen, the counters once a second, and each D-channel frame in
+//! hex with its direction. It also transmits like the gateway would (framed idle line,
+//! HDLC flags, RAI while in red alarm), so the far end sees a healthy peer.
+//!
+//! This is an I/O shell: it alone reads the clock and blocks, on crossbeam only
+//! (`docs/architecture.md`, the stack-thread loop).
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, select};
+
+use crate::cli::WatchArgs;
+use crate::config::{Hardware, Side, SpanDef};
+use crate::line::pcap::{self, PcapWriter};
+use crate::line::span::{self, Span};
+use crate::line::transport::{self, PortEvent, PortOptions, PortStats};
+
+pub(super) fn run(args: &WatchArgs) -> ExitCode {
+    match watch(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dialgate line watch: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn watch(args: &WatchArgs) -> Result<(), String> {
+    let hardware = Hardware::load(&args.hardware).map_err(|e| e.to_string())?;
+    let def = pick_span(&hardware, args.span.as_deref())?;
+    let pcap = match args.pcap.as_ref().or(def.pcap.as_ref()) {
+        None => None,
+        Some(path) => {
+            let file = File::create(path)
+                .map_err(|e| format!("cannot create capture {}: {e}", path.display()))?;
+            let side = match def.side {
+                Side::User => pcap::Side::User,
+                Side::Network => pcap::Side::Network,
+            };
+            let writer = PcapWriter::new(BufWriter::new(file), side)
+                .map_err(|e| format!("cannot write capture {}: {e}", path.display()))?;
+            Some(writer)
+        }
+    };
+    let options = PortOptions {
+        baud: def.baud,
+        ..PortOptions::default()
+    };
+    let port =
+        transport::spawn(&def.line, options).map_err(|e| format!("cannot open {}: {e}", def.line))?;
+    let stop = stop_signal()?;
+
+    let start = now();
+    let mut out = Printer {
+        start,
+        stdout: std::io::stdout(),
+    };
+    out.line(&format!(
+        "watching {} ({}, {}, clock {:?}, {} side); Ctrl-C stops",
+        def.name,
+        describe_framing(def),
+        def.line,
+        def.config.clock,
+        def.side
+    ));
+
+    let mut watch = Watcher {
+        span: Span::new(def.config.clone(), start),
+        pcap,
+        out,
+    };
+    let ticker = match args.counters_every {
+        0 => crossbeam_channel::never(),
+        s => crossbeam_channel::tick(Duration::from_secs(s)),
+    };
+    let until = match args.duration {
+        Some(d) if d.is_finite() && d >= 0.0 => crossbeam_channel::at(start + Duration::from_secs_f64(d)),
+        Some(d) => return Err(format!("--duration {d} is not a number of seconds")),
+        None => crossbeam_channel::never(),
+    };
+
+    loop {
+        // With nothing scheduled, wake once a second anyway: handle_timeout is idempotent.
+        let deadline = watch
+            .span
+            .poll_timeout()
+            .unwrap_or_else(|| now() + Duration::from_secs(1));
+        select! {
+            recv(port.events) -> event => {
+                let Ok(event) = event else { break };
+                watch.handle_port_event(event);
+            }
+            recv(crossbeam_channel::at(deadline)) -> _ => watch.span.handle_timeout(now()),
+            recv(ticker) -> _ => watch.print_counters(&port.stats),
+            recv(stop) -> _ => break,
+            recv(until) -> _ => break,
+        }
+        while let Some(bytes) = watch.span.poll_transmit() {
+            // A closed port means the driver is gone; the events channel tells us next.
+            let _ = port.tx.send(bytes);
+        }
+        watch.drain_events();
+    }
+    watch.print_counters(&port.stats);
+    if let Some(mut p) = watch.pcap.take() {
+        p.flush().map_err(|e| format!("capture: {e}"))?;
+    }
+    port.close();
+    Ok(())
+}
+
+fn pick_span<'a>(hardware: &'a Hardware, name: Option<&str>) -> Result<&'a SpanDef, String> {
+    let names = || {
+        hardware
+            .spans
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(n) => hardware
+            .span(n)
+            .ok_or_else(|| format!("no span named `{n}`; defined: {}", names())),
+        None => hardware
+            .spans
+            .first()
+            .ok_or_else(|| "the hardware files define no spans".to_string()),
+    }
+}
+
+fn describe_framing(def: &SpanDef) -> String {
+    use crate::line::{Framing, T1Framing};
+    match def.config.framing {
+        Framing::T1(T1Framing::Esf) => "T1 ESF".into(),
+        Framing::T1(T1Framing::Sf) => "T1 SF".into(),
+        Framing::E1 { crc4: true } => "E1 CRC-4".into(),
+        Framing::E1 { crc4: false } => "E1 no CRC-4".into(),
+    }
+}
+
+struct Watcher<W: Write> {
+    span: Span,
+    pcap: Option<PcapWriter<W>>,
+    out: Printer,
+}
+
+impl<W: Write> Watcher<W> {
+    fn handle_port_event(&mut self, event: PortEvent) {
+        match event {
+            PortEvent::Data(chunk) => {
+                if chunk.lost_before > 0 {
+                    self.out.line(&format!(
+                        "receive overflow: {} bytes dropped (counted as a slip)",
+                        chunk.lost_before
+                    ));
+                    self.span.handle_rx_lost(chunk.read_at, chunk.lost_before);
+                }
+                self.span.handle_rx(chunk.read_at, &chunk.bytes);
+            }
+            PortEvent::Up { at, peer } => {
+                self.out.line(&format!("transport up: {peer}"));
+                self.span.handle_transport_up(at);
+            }
+            PortEvent::Down { at, reason } => {
+                self.out.line(&format!("transport down: {reason}"));
+                self.span.handle_transport_down(at);
+            }
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.span.poll_event() {
+            match event {
+                span::Event::DFrame(frame) => {
+                    self.out.line(&format!("RX D {}", hex(&frame)));
+                    if let Some(p) = self.pcap.as_mut()
+                        && let Err(e) = p.write_frame(SystemTime::now(), pcap::Direction::Received, &frame)
+                    {
+                        self.out.line(&format!("capture stopped: {e}"));
+                        self.pcap = None;
+                    }
+                }
+                other => self.out.line(&describe_event(&other)),
+            }
+        }
+    }
+
+    fn print_counters(&mut self, stats: &PortStats) {
+        let c = self.span.counters();
+        let st = self.span.status();
+        self.out.line(&format!(
+            "{:?} | rx {} B, dropped {} B | {c}",
+            st,
+            PortStats::get(&stats.rx_bytes),
+            PortStats::get(&stats.rx_dropped_bytes),
+        ));
+    }
+}
+
+fn describe_event(event: &span::Event) -> String {
+    format!("{event:?}")
+}
+
+/// `00 01 7F`
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+/// Lines stamped with seconds since the watch began, like `tcpdump -ttttt`.
+struct Printer {
+    start: Instant,
+    stdout: std::io::Stdout,
+}
+
+impl Printer {
+    fn line(&mut self, text: &str) {
+        let t = now().saturating_duration_since(self.start).as_secs_f64();
+        let mut out = self.stdout.lock();
+        // A closed stdout (piped into `head`) must not crash the tool.
+        let _ = writeln!(out, "[{t:9.3}] {text}");
+        let _ = out.flush();
+    }
+}
+
+/// SIGINT and SIGTERM, delivered as a channel message so the loop can `select!` on it.
+fn stop_signal() -> Result<Receiver<()>, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = tx.try_send(());
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(rx)
+}
+
+#[expect(clippy::disallowed_methods, reason = "I/O shell: line watch drives the clock")]
+fn now() -> Instant {
+    Instant::now()
+}
