@@ -1,2 +1,1318 @@
-//! Q.921 (LAPD) data link: SAPI 0 / TEI 0 point-to-point, modulo-128 multiple-frame
-//! operation. Reference: `reference/q921-lapd.md`.
+//! Q.921 (LAPD) data link for a PRI D-channel: SAPI 0 / TEI 0 point-to-point,
+//! modulo-128 multiple-frame operation (ITU-T Q.921 §5; `reference/q921-lapd.md`).
+//!
+//! [`Lapd`] is a sans-IO state machine. Below it the HDLC layer hands in whole frames
+//! without FCS ([`Lapd::handle_frame`]) and takes frames out ([`Lapd::poll_transmit`]);
+//! above it Q.931 sends DL-primitives ([`Lapd::handle_command`]) and receives them
+//! ([`Lapd::poll_event`]). Time is a parameter: the caller passes `now`, reads the next
+//! deadline from [`Lapd::poll_timeout`] and calls [`Lapd::handle_timeout`] when it
+//! passes. After any `handle_*`, drain `poll_transmit` and `poll_event`, then re-read
+//! `poll_timeout`. The future `isdn::DChannel` composes it: HDLC frames in, Q.931
+//! messages up as [`Event::DataIndication`], Q.931 messages down as
+//! [`Command::DataRequest`].
+//!
+//! On a PRI the TEI is fixed, so the link starts in state 4 (Q.921 states 1-3 never
+//! occur):
+//!
+//! ```text
+//!          DL-ESTABLISH-req, DL-DATA-req, DM F=0, T200 retry   ┌─────────────────────┐
+//!   ┌──────────────────┐ ────────── send SABME ──────────────▶ │ 5 awaiting          │
+//!   │ 4 TEI assigned   │ ◀──── DM F=1, N200 retries (G) ────── │   establishment     │
+//!   │   (link down)    │                                        └─────────────────────┘
+//!   └──────────────────┘                                          │ UA F=1     ▲
+//!     │ SABME / UA   ▲  ▲ UA/DM F=1, N200 retries (H)             ▼            │
+//!     │              │  │                                  ┌─────────────────────┐
+//!     │   DISC / UA  │  └──────── ┌──────────────────┐     │ 7 multiple frame    │
+//!     └──────────────│──────────▶ │                  │ ◀── │   established       │
+//!                    └─────────── │ 7 (same state)   │     └─────────────────────┘
+//!                                 └──────────────────┘       │ T200, T203 ▲ RR/RNR/REJ F=1
+//!   ┌──────────────────┐  DL-RELEASE-req / DISC                ▼            │
+//!   │ 6 awaiting       │ ◀─────────── (from 5, 7, 8)     ┌─────────────────────┐
+//!   │   release        │                                  │ 8 timer recovery    │
+//!   └──────────────────┘                                  └─────────────────────┘
+//!
+//!   From 7 or 8, back to 5 with SABME (layer-2 re-establishment, MDL-ERROR):
+//!   N(R) error (J), FRMR (K), DM F=0 (E), DM in 8 (B), N200 polls unanswered in 8 (I),
+//!   frame rejection: undefined control (L), information not permitted (M),
+//!   wrong size (N), information longer than N201 (O).
+//! ```
+//!
+//! Choices where Q.921 leaves room or where the gateway needs more:
+//! - Timer recovery always polls with RR/RNR P=1 (libpri); it never retransmits the
+//!   last I frame with P=1.
+//! - DL-DATA requests are queued in states 4, 5, 7 and 8; in state 4 the request also
+//!   starts establishment (as libpri does). In state 6 they are discarded and counted.
+//!   The queue holds at most [`Config::i_queue_limit`] messages.
+//! - A layer-2 re-establishment throws away the unacknowledged I frames (their delivery
+//!   is unknown) but keeps the ones never sent; Q.931 learns of the reset through
+//!   [`Event::EstablishIndication`] when the UA arrives.
+//! - With [`Config::initiate_establishment`], the link sends SABME at start-up and,
+//!   after every DL-RELEASE indication, again T200 later, for as long as it runs. A
+//!   DL-RELEASE confirm (a release Q.931 asked for) leaves the link down.
+//! - Acknowledgements are lazy: an RR for received I frames is built only when the
+//!   transmit queue runs dry, so a batch of I frames handled before draining
+//!   [`Lapd::poll_transmit`] costs one RR, and a reply I frame carries it instead.
+//! - The link never sends FRMR (Q.921 §5.8.5); received XID frames are ignored.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::mem;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{debug, trace, warn};
+
+mod counters;
+mod frame;
+mod timer;
+
+pub use counters::{Counters, FrameCounts, InvalidCounts, MdlCounts};
+pub use frame::{
+    Address, Frame, FrameDisplay, FrameError, FrameType, FrmrInformation, Sapi, SequenceNumber, Tei,
+};
+use timer::{Timer, Timers};
+
+/// Which end of the interface this data link is; it decides the C/R bit (Q.921 Table 1).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Side {
+    /// The user (terminal) side: commands carry C/R = 0, responses C/R = 1.
+    User,
+    /// The network (switch) side: commands carry C/R = 1, responses C/R = 0.
+    Network,
+}
+
+impl Side {
+    /// The C/R bit this side puts on its commands (responses carry the opposite).
+    pub const fn command_bit(self) -> bool {
+        matches!(self, Self::Network)
+    }
+
+    /// The other end.
+    pub const fn peer(self) -> Self {
+        match self {
+            Self::User => Self::Network,
+            Self::Network => Self::User,
+        }
+    }
+}
+
+/// Data-link parameters (Q.921 §5.9); [`Config::new`] gives the PRI defaults.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Config {
+    /// User or network side.
+    pub side: Side,
+    /// Whether this side sends SABME at start-up and after a failure, or waits for the
+    /// peer's. Both sides always accept a SABME.
+    pub initiate_establishment: bool,
+    /// T200, the retransmission timer.
+    pub t200: Duration,
+    /// T203, the idle timer; must be longer than T200.
+    pub t203: Duration,
+    /// N200, the maximum number of retransmissions of a SABME, DISC or poll.
+    pub n200: u8,
+    /// k, the maximum number of unacknowledged I frames (1..=127).
+    pub k: u8,
+    /// N201, the maximum length of an information field in octets.
+    pub n201: usize,
+    /// How many DL-DATA requests may wait (sent or not) before new ones are discarded.
+    /// Not a Q.921 parameter: it bounds memory while the link is down.
+    pub i_queue_limit: usize,
+}
+
+impl Config {
+    /// Default T200 for a PRI: 1 s.
+    pub const T200: Duration = Duration::from_secs(1);
+    /// Default T203: 10 s.
+    pub const T203: Duration = Duration::from_secs(10);
+    /// Default N200: 3 retransmissions.
+    pub const N200: u8 = 3;
+    /// Default k for SAPI 0 on a primary-rate access: 7.
+    pub const K: u8 = 7;
+    /// Default N201: 260 octets.
+    pub const N201: usize = 260;
+    /// Default I-queue limit: 64 messages.
+    pub const I_QUEUE_LIMIT: usize = 64;
+
+    /// The PRI defaults for `side`, initiating establishment as libpri does on both sides.
+    pub const fn new(side: Side) -> Self {
+        Self {
+            side,
+            initiate_establishment: true,
+            t200: Self::T200,
+            t203: Self::T203,
+            n200: Self::N200,
+            k: Self::K,
+            n201: Self::N201,
+            i_queue_limit: Self::I_QUEUE_LIMIT,
+        }
+    }
+
+    // Values that would break the machine are pulled into range: k outside 1..=127 would
+    // let V(S) lap V(A), and a zero timer would expire again at the instant it is set.
+    fn sanitized(mut self) -> Self {
+        const MIN_TIMER: Duration = Duration::from_millis(1);
+        self.k = self.k.clamp(1, 127);
+        self.t200 = self.t200.max(MIN_TIMER);
+        self.t203 = self.t203.max(MIN_TIMER);
+        self
+    }
+}
+
+/// A primitive from Q.931 (or management) to the data link.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Command {
+    /// DL-ESTABLISH request: bring the link up (or reset it, discarding the I queue).
+    EstablishRequest,
+    /// DL-RELEASE request: take the link down; answered by [`Event::ReleaseConfirm`].
+    ReleaseRequest,
+    /// DL-DATA request: send one Q.931 message in an I frame (see the module doc for
+    /// queueing while the link is not established).
+    DataRequest(Bytes),
+    /// DL-UNIT-DATA request: send one message in a UI frame, unacknowledged.
+    UnitDataRequest(Bytes),
+    /// Set own receiver busy: answer with RNR and discard received I frames.
+    SetOwnReceiverBusy,
+    /// Clear own receiver busy: send RR and accept I frames again.
+    ClearOwnReceiverBusy,
+}
+
+/// A primitive from the data link up to Q.931 (or to management, for MDL-ERROR).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// DL-ESTABLISH indication: the link came up (or was reset) without Q.931 asking.
+    EstablishIndication,
+    /// DL-ESTABLISH confirm: the establishment Q.931 (or start-up) asked for succeeded.
+    EstablishConfirm,
+    /// DL-RELEASE indication: the link went down without Q.931 asking.
+    ReleaseIndication,
+    /// DL-RELEASE confirm: the release Q.931 asked for is complete.
+    ReleaseConfirm,
+    /// DL-DATA indication: one Q.931 message, in sequence, exactly once.
+    DataIndication(Bytes),
+    /// DL-UNIT-DATA indication: a message from a UI frame.
+    UnitDataIndication(Bytes),
+    /// MDL-ERROR indication, for logs and counters (Q.921 Table II.1).
+    MdlErrorIndication(MdlError),
+}
+
+/// MDL-ERROR indication codes A to O (Q.921 Appendix II).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum MdlError {
+    /// A: supervisory response with F=1 while no poll was outstanding.
+    UnsolicitedSupervisoryResponse,
+    /// B: DM with F=1 in state 7 or 8.
+    UnsolicitedDmResponse,
+    /// C: UA with F=1 where none was expected (states 4, 7, 8).
+    UnsolicitedUaResponse,
+    /// D: UA with F=0.
+    UaWithoutFinal,
+    /// E: DM with F=0 in state 7 or 8: the peer says the link is down.
+    DmWithoutFinal,
+    /// F: SABME in state 7 or 8: the peer re-established the link.
+    PeerReestablished,
+    /// G: SABME retransmitted N200 times without answer.
+    EstablishRetriesExhausted,
+    /// H: DISC retransmitted N200 times without answer.
+    ReleaseRetriesExhausted,
+    /// I: status enquiry (poll) retransmitted N200 times in timer recovery.
+    StatusEnquiryRetriesExhausted,
+    /// J: N(R) outside V(A)..=V(S).
+    NrSequenceError,
+    /// K: FRMR received.
+    FrameRejectReceived,
+    /// L: frame with an undefined or unimplemented control field.
+    UndefinedControlField,
+    /// M: information field where none is permitted.
+    InformationFieldNotPermitted,
+    /// N: frame of the wrong size.
+    WrongFrameSize,
+    /// O: information field longer than N201.
+    InformationFieldTooLong,
+}
+
+impl MdlError {
+    /// The letter Q.921 gives the error.
+    pub const fn code(self) -> char {
+        (b'A' + self as u8) as char
+    }
+
+    /// What the condition is, in words.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::UnsolicitedSupervisoryResponse => "supervisory response F=1 without poll",
+            Self::UnsolicitedDmResponse => "DM F=1 while established",
+            Self::UnsolicitedUaResponse => "unexpected UA F=1",
+            Self::UaWithoutFinal => "UA F=0",
+            Self::DmWithoutFinal => "DM F=0 while established",
+            Self::PeerReestablished => "SABME while established",
+            Self::EstablishRetriesExhausted => "SABME retries exhausted",
+            Self::ReleaseRetriesExhausted => "DISC retries exhausted",
+            Self::StatusEnquiryRetriesExhausted => "status enquiry retries exhausted",
+            Self::NrSequenceError => "N(R) sequence error",
+            Self::FrameRejectReceived => "FRMR received",
+            Self::UndefinedControlField => "undefined control field",
+            Self::InformationFieldNotPermitted => "information field not permitted",
+            Self::WrongFrameSize => "frame of wrong size",
+            Self::InformationFieldTooLong => "information field longer than N201",
+        }
+    }
+
+    // C, D and F happen around every SABME collision at start-up; they are not news.
+    const fn is_routine(self) -> bool {
+        matches!(
+            self,
+            Self::UnsolicitedUaResponse | Self::UaWithoutFinal | Self::PeerReestablished
+        )
+    }
+}
+
+impl fmt::Display for MdlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MDL-ERROR {} ({})", self.code(), self.description())
+    }
+}
+
+/// The Q.921 data-link states a PRI uses, numbered as in Q.921.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum State {
+    /// 4: link released; only UI transfer possible.
+    TeiAssigned,
+    /// 5: SABME sent, waiting for UA.
+    AwaitingEstablishment,
+    /// 6: DISC sent, waiting for UA or DM.
+    AwaitingRelease,
+    /// 7: normal acknowledged operation.
+    MultipleFrameEstablished,
+    /// 8: T200 or T203 expired; polling the peer.
+    TimerRecovery,
+}
+
+impl State {
+    /// The state's number in Q.921.
+    pub const fn number(self) -> u8 {
+        match self {
+            Self::TeiAssigned => 4,
+            Self::AwaitingEstablishment => 5,
+            Self::AwaitingRelease => 6,
+            Self::MultipleFrameEstablished => 7,
+            Self::TimerRecovery => 8,
+        }
+    }
+}
+
+/// The state variables and flags of an established link (states 7 and 8).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Variables {
+    /// V(S): N(S) of the next new I frame.
+    pub vs: SequenceNumber,
+    /// V(A): the oldest unacknowledged N(S).
+    pub va: SequenceNumber,
+    /// V(R): the N(S) expected next.
+    pub vr: SequenceNumber,
+    /// The peer sent RNR.
+    pub peer_busy: bool,
+    /// We are sending RNR.
+    pub own_busy: bool,
+    /// A REJ is outstanding.
+    pub reject_exception: bool,
+    /// Received I frames wait for an acknowledgement.
+    pub acknowledge_pending: bool,
+}
+
+impl Variables {
+    // N(R) is valid iff V(A) <= N(R) <= V(S) around the circle.
+    const fn nr_valid(&self, nr: SequenceNumber) -> bool {
+        nr.distance_from(self.va) <= self.vs.distance_from(self.va)
+    }
+
+    const fn outstanding(&self) -> usize {
+        self.vs.distance_from(self.va) as usize
+    }
+}
+
+// Each state with only its own data. RC is the retransmission counter of T200.
+#[derive(Clone, Debug)]
+enum StateData {
+    TeiAssigned,
+    AwaitingEstablishment { rc: u8, layer3_initiated: bool },
+    AwaitingRelease { rc: u8 },
+    MultipleFrameEstablished(Variables),
+    TimerRecovery { link: Variables, rc: u8 },
+}
+
+// One DL-DATA message. Index 0 of the I queue has N(S) = V(A); the first
+// d(V(S), V(A)) entries are on the wire, the rest wait for the window.
+#[derive(Clone, Debug)]
+struct Queued {
+    information: Bytes,
+    transmitted: bool,
+}
+
+/// One Q.921 data link (SAPI 0, TEI 0). See the module documentation.
+#[derive(Debug)]
+pub struct Lapd {
+    config: Config,
+    state: StateData,
+    timers: Timers,
+    i_queue: VecDeque<Queued>,
+    transmit: VecDeque<Bytes>,
+    events: VecDeque<Event>,
+    counters: Counters,
+}
+
+impl Lapd {
+    /// Creates the link in state 4. With [`Config::initiate_establishment`] it sends
+    /// SABME at once (as a DL-ESTABLISH request: success gives a confirm).
+    pub fn new(config: Config, now: Instant) -> Self {
+        let mut lapd = Self {
+            config: config.sanitized(),
+            state: StateData::TeiAssigned,
+            timers: Timers::default(),
+            i_queue: VecDeque::new(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+        };
+        if lapd.config.initiate_establishment {
+            lapd.state = lapd.establish_data_link(now, true);
+        }
+        lapd
+    }
+
+    /// Handles one received frame (address to end of information, FCS removed).
+    /// Invalid frames are counted and discarded or, in states 7 and 8, trigger
+    /// re-establishment as Q.921 §5.8 says. Never panics.
+    pub fn handle_frame(&mut self, now: Instant, bytes: &[u8]) {
+        let (frame, command) = match self.screen(bytes) {
+            Ok(accepted) => accepted,
+            Err(Some(error)) => {
+                self.frame_rejection(now, error);
+                return;
+            }
+            Err(None) => return,
+        };
+        trace!(frame = %frame.display(self.config.side.peer()), "rx");
+        match frame {
+            Frame::Ui { information, .. } => {
+                self.events
+                    .push_back(Event::UnitDataIndication(information));
+                return;
+            }
+            Frame::Xid { .. } => {
+                debug!("XID ignored: PRI does not negotiate parameters");
+                return;
+            }
+            _ => {}
+        }
+        let state = self.take_state();
+        self.state = match state {
+            StateData::TeiAssigned => self.tei_assigned_frame(now, frame),
+            StateData::AwaitingEstablishment {
+                rc,
+                layer3_initiated,
+            } => self.awaiting_establishment_frame(now, rc, layer3_initiated, frame),
+            StateData::AwaitingRelease { rc } => self.awaiting_release_frame(rc, frame),
+            StateData::MultipleFrameEstablished(link) => {
+                self.established_frame(now, link, frame, command)
+            }
+            StateData::TimerRecovery { link, rc } => {
+                self.timer_recovery_frame(now, link, rc, frame, command)
+            }
+        };
+        self.after_event(now);
+    }
+
+    /// Handles a primitive from Q.931.
+    pub fn handle_command(&mut self, now: Instant, command: Command) {
+        let state = self.take_state();
+        self.state = match command {
+            Command::EstablishRequest => self.establish_request(now, state),
+            Command::ReleaseRequest => self.release_request(now, state),
+            Command::DataRequest(information) => self.data_request(now, state, information),
+            Command::UnitDataRequest(information) => {
+                self.unit_data_request(information);
+                state
+            }
+            Command::SetOwnReceiverBusy => self.own_receiver_busy(state, true),
+            Command::ClearOwnReceiverBusy => self.own_receiver_busy(state, false),
+        };
+        self.after_event(now);
+    }
+
+    /// Handles every timer whose deadline is not after `now`. Idempotent: a call before
+    /// the next deadline does nothing. Each timer is handled at most once per call.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for timer in Timer::ALL {
+            if !self.timers.is_expired(timer, now) {
+                continue;
+            }
+            self.timers.stop(timer);
+            let state = self.take_state();
+            self.state = self.timer_expiry(now, state, timer);
+            self.after_event(now);
+        }
+    }
+
+    /// The next frame to send, address to end of information (the HDLC layer adds FCS).
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.transmit.is_empty() {
+            self.flush_acknowledgement();
+        }
+        self.transmit.pop_front()
+    }
+
+    /// The next primitive for Q.931.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next deadline at which [`Lapd::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// The current state.
+    pub const fn state(&self) -> State {
+        match self.state {
+            StateData::TeiAssigned => State::TeiAssigned,
+            StateData::AwaitingEstablishment { .. } => State::AwaitingEstablishment,
+            StateData::AwaitingRelease { .. } => State::AwaitingRelease,
+            StateData::MultipleFrameEstablished(_) => State::MultipleFrameEstablished,
+            StateData::TimerRecovery { .. } => State::TimerRecovery,
+        }
+    }
+
+    /// V(S), V(A), V(R) and the flags, in states 7 and 8.
+    pub const fn variables(&self) -> Option<Variables> {
+        match self.state {
+            StateData::MultipleFrameEstablished(link) | StateData::TimerRecovery { link, .. } => {
+                Some(link)
+            }
+            _ => None,
+        }
+    }
+
+    /// DL-DATA messages held: unacknowledged ones and those waiting for the window.
+    pub fn i_queue_len(&self) -> usize {
+        self.i_queue.len()
+    }
+
+    /// The counters.
+    pub const fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The configuration in use (after out-of-range values were pulled into range).
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ---- reception ----------------------------------------------------------------
+
+    // Parses and filters a received frame. `Err(None)`: discard silently (counted);
+    // `Err(Some(_))`: a frame-rejection condition for our link.
+    fn screen(&mut self, bytes: &[u8]) -> Result<(Frame, bool), Option<MdlError>> {
+        let address = Address::decode(bytes).map_err(|error| {
+            self.counters.invalid.bump(&error);
+            debug!(%error, "frame discarded");
+            None
+        })?;
+        if address.sapi != Sapi::CALL_CONTROL {
+            self.counters.invalid.wrong_sapi += 1;
+            debug!(sapi = address.sapi.0, "frame for another SAPI discarded");
+            return Err(None);
+        }
+        let group = address.tei == Tei::GROUP;
+        if address.tei != Tei::POINT_TO_POINT && !group {
+            self.counters.invalid.wrong_tei += 1;
+            debug!(tei = address.tei.0, "frame for another TEI discarded");
+            return Err(None);
+        }
+        // Only our own link's errors call for recovery; a broken broadcast is just noise.
+        let rejection = |lapd: &mut Self, error: FrameError| {
+            lapd.counters.invalid.bump(&error);
+            debug!(%error, "invalid frame");
+            if group { None } else { error.mdl_error() }
+        };
+        let frame = match Frame::decode(bytes) {
+            Ok(frame) => frame,
+            Err(error) => return Err(rejection(self, error)),
+        };
+        if group && frame.frame_type() != FrameType::Ui {
+            self.counters.invalid.wrong_tei += 1;
+            return Err(None);
+        }
+        let command = frame.is_command_from(self.config.side.peer());
+        if !frame.frame_type().allows(command) {
+            self.counters.invalid.wrong_command_response += 1;
+            if frame.frame_type() == FrameType::Sabme {
+                warn!(
+                    side = ?self.config.side,
+                    "SABME arrived as a response: the peer is configured as the same side"
+                );
+            } else {
+                debug!(frame_type = %frame.frame_type(), "frame with wrong C/R discarded");
+            }
+            return Err(None);
+        }
+        let len = frame.information().len();
+        if matches!(frame, Frame::I { .. } | Frame::Ui { .. }) && len > self.config.n201 {
+            let error = FrameError::InformationTooLong {
+                len,
+                n201: self.config.n201,
+            };
+            return Err(rejection(self, error));
+        }
+        self.counters.rx.bump(frame.frame_type());
+        Ok((frame, command))
+    }
+
+    // Q.921 §5.8.5: in states 7 and 8 a frame-rejection condition re-establishes the
+    // link; elsewhere the frame is discarded. We never send FRMR.
+    fn frame_rejection(&mut self, now: Instant, error: MdlError) {
+        let state = self.take_state();
+        self.state = match state {
+            StateData::MultipleFrameEstablished(link) | StateData::TimerRecovery { link, .. } => {
+                self.mdl_error(error);
+                self.reestablish(now, link)
+            }
+            other => other,
+        };
+    }
+
+    fn tei_assigned_frame(&mut self, now: Instant, frame: Frame) -> StateData {
+        match frame {
+            Frame::Sabme { poll_final, .. } => {
+                self.send_response_u(FrameType::Ua, poll_final);
+                self.events.push_back(Event::EstablishIndication);
+                self.enter_established(now)
+            }
+            Frame::Disc { poll_final, .. } => {
+                self.send_response_u(FrameType::Dm, poll_final);
+                StateData::TeiAssigned
+            }
+            // DM F=0 is the peer asking us to set the link up.
+            Frame::Dm {
+                poll_final: false, ..
+            } => self.establish_data_link(now, true),
+            Frame::Ua { poll_final, .. } => {
+                self.mdl_error(unexpected_ua(poll_final));
+                StateData::TeiAssigned
+            }
+            // I, S, FRMR, DM F=1: the peer still thinks the link is up; it will time
+            // out and re-establish.
+            _ => StateData::TeiAssigned,
+        }
+    }
+
+    fn awaiting_establishment_frame(
+        &mut self,
+        now: Instant,
+        rc: u8,
+        layer3_initiated: bool,
+        frame: Frame,
+    ) -> StateData {
+        let same = StateData::AwaitingEstablishment {
+            rc,
+            layer3_initiated,
+        };
+        match frame {
+            Frame::Ua {
+                poll_final: true, ..
+            } => {
+                self.events.push_back(if layer3_initiated {
+                    Event::EstablishConfirm
+                } else {
+                    Event::EstablishIndication
+                });
+                self.enter_established(now)
+            }
+            Frame::Ua {
+                poll_final: false, ..
+            } => {
+                self.mdl_error(MdlError::UaWithoutFinal);
+                same
+            }
+            // SABME collision: answer it and keep waiting for the UA to our own.
+            Frame::Sabme { poll_final, .. } => {
+                self.send_response_u(FrameType::Ua, poll_final);
+                same
+            }
+            Frame::Disc { poll_final, .. } => {
+                self.send_response_u(FrameType::Dm, poll_final);
+                same
+            }
+            Frame::Dm {
+                poll_final: true, ..
+            } => {
+                self.events.push_back(Event::ReleaseIndication);
+                self.link_down(now)
+            }
+            _ => same,
+        }
+    }
+
+    fn awaiting_release_frame(&mut self, rc: u8, frame: Frame) -> StateData {
+        let same = StateData::AwaitingRelease { rc };
+        match frame {
+            Frame::Ua {
+                poll_final: true, ..
+            }
+            | Frame::Dm {
+                poll_final: true, ..
+            } => {
+                self.timers.stop_all();
+                self.events.push_back(Event::ReleaseConfirm);
+                StateData::TeiAssigned
+            }
+            Frame::Ua {
+                poll_final: false, ..
+            } => {
+                self.mdl_error(MdlError::UaWithoutFinal);
+                same
+            }
+            // Both ends released at once.
+            Frame::Disc { poll_final, .. } => {
+                self.send_response_u(FrameType::Ua, poll_final);
+                same
+            }
+            Frame::Sabme { poll_final, .. } => {
+                self.send_response_u(FrameType::Dm, poll_final);
+                same
+            }
+            _ => same,
+        }
+    }
+
+    fn established_frame(
+        &mut self,
+        now: Instant,
+        mut link: Variables,
+        frame: Frame,
+        command: bool,
+    ) -> StateData {
+        let frame_type = frame.frame_type();
+        match frame {
+            Frame::I {
+                ns,
+                nr,
+                poll_final,
+                information,
+                ..
+            } => {
+                self.receive_information(&mut link, ns, poll_final, information);
+                if !link.nr_valid(nr) {
+                    return self.nr_error(now, link);
+                }
+                self.check_acknowledgement(now, &mut link, nr);
+                StateData::MultipleFrameEstablished(link)
+            }
+            Frame::Rr { nr, poll_final, .. }
+            | Frame::Rnr { nr, poll_final, .. }
+            | Frame::Rej { nr, poll_final, .. } => {
+                link.peer_busy = frame_type == FrameType::Rnr;
+                if command && poll_final {
+                    self.enquiry_response(&mut link);
+                } else if !command && poll_final {
+                    self.mdl_error(MdlError::UnsolicitedSupervisoryResponse);
+                }
+                if !link.nr_valid(nr) {
+                    return self.nr_error(now, link);
+                }
+                match frame_type {
+                    FrameType::Rnr => {
+                        // The T200 expiry will poll the busy peer.
+                        self.acknowledge(&mut link, nr);
+                        self.timers.stop(Timer::T203);
+                        self.timers.set(Timer::T200, now + self.config.t200);
+                    }
+                    FrameType::Rej => {
+                        self.acknowledge(&mut link, nr);
+                        self.timers.stop(Timer::T200);
+                        self.timers.set(Timer::T203, now + self.config.t203);
+                        self.invoke_retransmission(&mut link);
+                    }
+                    _ => self.check_acknowledgement(now, &mut link, nr),
+                }
+                StateData::MultipleFrameEstablished(link)
+            }
+            Frame::Dm {
+                poll_final: true, ..
+            } => {
+                self.mdl_error(MdlError::UnsolicitedDmResponse);
+                StateData::MultipleFrameEstablished(link)
+            }
+            Frame::Ua { poll_final, .. } => {
+                self.mdl_error(unexpected_ua(poll_final));
+                StateData::MultipleFrameEstablished(link)
+            }
+            other => self
+                .common_established_frame(now, link, other)
+                .unwrap_or(StateData::MultipleFrameEstablished(link)),
+        }
+    }
+
+    fn timer_recovery_frame(
+        &mut self,
+        now: Instant,
+        mut link: Variables,
+        rc: u8,
+        frame: Frame,
+        command: bool,
+    ) -> StateData {
+        let frame_type = frame.frame_type();
+        match frame {
+            Frame::I {
+                ns,
+                nr,
+                poll_final,
+                information,
+                ..
+            } => {
+                self.receive_information(&mut link, ns, poll_final, information);
+                if !link.nr_valid(nr) {
+                    return self.nr_error(now, link);
+                }
+                self.acknowledge(&mut link, nr);
+                StateData::TimerRecovery { link, rc }
+            }
+            Frame::Rr { nr, poll_final, .. }
+            | Frame::Rnr { nr, poll_final, .. }
+            | Frame::Rej { nr, poll_final, .. } => {
+                link.peer_busy = frame_type == FrameType::Rnr;
+                if command && poll_final {
+                    self.enquiry_response(&mut link);
+                }
+                if !link.nr_valid(nr) {
+                    return self.nr_error(now, link);
+                }
+                self.acknowledge(&mut link, nr);
+                if command || !poll_final {
+                    return StateData::TimerRecovery { link, rc };
+                }
+                // The answer to our poll: go back to N(R) and resume.
+                if link.peer_busy {
+                    self.timers.set(Timer::T200, now + self.config.t200);
+                } else {
+                    self.timers.stop(Timer::T200);
+                    self.timers.set(Timer::T203, now + self.config.t203);
+                }
+                self.invoke_retransmission(&mut link);
+                StateData::MultipleFrameEstablished(link)
+            }
+            Frame::Dm { poll_final, .. } => {
+                self.mdl_error(if poll_final {
+                    MdlError::UnsolicitedDmResponse
+                } else {
+                    MdlError::DmWithoutFinal
+                });
+                self.reestablish(now, link)
+            }
+            Frame::Ua { poll_final, .. } => {
+                self.mdl_error(unexpected_ua(poll_final));
+                StateData::TimerRecovery { link, rc }
+            }
+            other => self
+                .common_established_frame(now, link, other)
+                .unwrap_or(StateData::TimerRecovery { link, rc }),
+        }
+    }
+
+    // SABME, DISC, DM F=0 and FRMR are handled alike in states 7 and 8.
+    fn common_established_frame(
+        &mut self,
+        now: Instant,
+        link: Variables,
+        frame: Frame,
+    ) -> Option<StateData> {
+        Some(match frame {
+            Frame::Sabme { poll_final, .. } => self.peer_reestablished(now, link, poll_final),
+            Frame::Disc { poll_final, .. } => {
+                self.send_response_u(FrameType::Ua, poll_final);
+                self.events.push_back(Event::ReleaseIndication);
+                self.link_down(now)
+            }
+            Frame::Dm {
+                poll_final: false, ..
+            } => {
+                self.mdl_error(MdlError::DmWithoutFinal);
+                self.reestablish(now, link)
+            }
+            Frame::Frmr { information, .. } => {
+                debug!(
+                    causes = information.causes(),
+                    vs = %information.vs(),
+                    vr = %information.vr(),
+                    "FRMR received"
+                );
+                self.mdl_error(MdlError::FrameRejectReceived);
+                self.reestablish(now, link)
+            }
+            _ => return None,
+        })
+    }
+
+    // The N(S) check of a received I frame, shared by states 7 and 8.
+    fn receive_information(
+        &mut self,
+        link: &mut Variables,
+        ns: SequenceNumber,
+        poll: bool,
+        information: Bytes,
+    ) {
+        if link.own_busy {
+            debug!(%ns, "I frame discarded: own receiver busy");
+            if poll {
+                self.enquiry_response(link);
+            }
+            return;
+        }
+        if ns == link.vr {
+            link.vr = link.vr.next();
+            link.reject_exception = false;
+            self.events.push_back(Event::DataIndication(information));
+            if poll {
+                self.enquiry_response(link);
+            } else {
+                link.acknowledge_pending = true;
+            }
+            return;
+        }
+        self.counters.out_of_sequence += 1;
+        debug!(%ns, vr = %link.vr, "I frame out of sequence discarded");
+        if !link.reject_exception {
+            // One REJ per gap; later out-of-sequence frames are only discarded.
+            link.reject_exception = true;
+            let address = self.address(false);
+            self.send(Frame::Rej {
+                address,
+                nr: link.vr,
+                poll_final: poll,
+            });
+            link.acknowledge_pending = false;
+        } else if poll {
+            self.enquiry_response(link);
+        }
+    }
+
+    // "Process N(R)" of state 7 for I and RR frames with a valid N(R).
+    fn check_acknowledgement(&mut self, now: Instant, link: &mut Variables, nr: SequenceNumber) {
+        if link.peer_busy {
+            self.acknowledge(link, nr);
+        } else if nr == link.vs {
+            self.acknowledge(link, nr);
+            self.timers.stop(Timer::T200);
+            self.timers.set(Timer::T203, now + self.config.t203);
+        } else if nr != link.va {
+            self.acknowledge(link, nr);
+            self.timers.set(Timer::T200, now + self.config.t200);
+        }
+    }
+
+    // V(A) = N(R): drop the acknowledged copies. N(R) must be valid.
+    fn acknowledge(&mut self, link: &mut Variables, nr: SequenceNumber) {
+        let acknowledged = usize::from(nr.distance_from(link.va)).min(self.i_queue.len());
+        self.i_queue.drain(..acknowledged);
+        link.va = nr;
+    }
+
+    // V(S) = V(A): everything from V(A) on goes out again as the window allows.
+    fn invoke_retransmission(&mut self, link: &mut Variables) {
+        if link.vs != link.va {
+            debug!(from = %link.va, to = %link.vs, "retransmitting");
+        }
+        link.vs = link.va;
+    }
+
+    fn nr_error(&mut self, now: Instant, link: Variables) -> StateData {
+        self.mdl_error(MdlError::NrSequenceError);
+        self.reestablish(now, link)
+    }
+
+    // SABME in state 7 or 8: the peer reset the link.
+    fn peer_reestablished(&mut self, now: Instant, link: Variables, poll: bool) -> StateData {
+        self.send_response_u(FrameType::Ua, poll);
+        self.mdl_error(MdlError::PeerReestablished);
+        if link.vs != link.va {
+            self.discard_unacknowledged(&link);
+            self.events.push_back(Event::EstablishIndication);
+        }
+        self.enter_established(now)
+    }
+
+    // ---- commands -----------------------------------------------------------------
+
+    fn establish_request(&mut self, now: Instant, state: StateData) -> StateData {
+        match state {
+            StateData::TeiAssigned => self.establish_data_link(now, true),
+            StateData::AwaitingEstablishment { rc, .. } => {
+                self.discard_i_queue();
+                StateData::AwaitingEstablishment {
+                    rc,
+                    layer3_initiated: true,
+                }
+            }
+            StateData::AwaitingRelease { .. } => {
+                debug!("DL-ESTABLISH request ignored while awaiting release");
+                state
+            }
+            StateData::MultipleFrameEstablished(_) | StateData::TimerRecovery { .. } => {
+                self.discard_i_queue();
+                self.establish_data_link(now, true)
+            }
+        }
+    }
+
+    fn release_request(&mut self, now: Instant, state: StateData) -> StateData {
+        match state {
+            StateData::TeiAssigned => {
+                // Also cancels a pending re-establishment attempt.
+                self.timers.stop_all();
+                self.events.push_back(Event::ReleaseConfirm);
+                StateData::TeiAssigned
+            }
+            StateData::AwaitingRelease { .. } => state,
+            // From state 5 too: a plain return to state 4 would leave a peer that has
+            // already answered our SABME in state 7.
+            StateData::AwaitingEstablishment { .. }
+            | StateData::MultipleFrameEstablished(_)
+            | StateData::TimerRecovery { .. } => {
+                self.discard_i_queue();
+                let address = self.address(true);
+                self.send(Frame::Disc {
+                    address,
+                    poll_final: true,
+                });
+                self.timers.stop(Timer::T203);
+                self.timers.set(Timer::T200, now + self.config.t200);
+                StateData::AwaitingRelease { rc: 0 }
+            }
+        }
+    }
+
+    fn data_request(&mut self, now: Instant, state: StateData, information: Bytes) -> StateData {
+        let refuse = if information.len() > self.config.n201 {
+            Some("longer than N201")
+        } else if self.i_queue.len() >= self.config.i_queue_limit {
+            Some("I queue full")
+        } else if matches!(state, StateData::AwaitingRelease { .. }) {
+            Some("link is being released")
+        } else {
+            None
+        };
+        if let Some(reason) = refuse {
+            self.counters.discarded_requests += 1;
+            warn!(len = information.len(), reason, "DL-DATA request discarded");
+            return state;
+        }
+        self.i_queue.push_back(Queued {
+            information,
+            transmitted: false,
+        });
+        match state {
+            StateData::TeiAssigned => self.establish_data_link(now, true),
+            other => other,
+        }
+    }
+
+    fn unit_data_request(&mut self, information: Bytes) {
+        if information.len() > self.config.n201 {
+            self.counters.discarded_requests += 1;
+            warn!(
+                len = information.len(),
+                "DL-UNIT-DATA request longer than N201 discarded"
+            );
+            return;
+        }
+        let address = self.address(true);
+        self.send(Frame::Ui {
+            address,
+            poll_final: false,
+            information,
+        });
+    }
+
+    fn own_receiver_busy(&mut self, state: StateData, busy: bool) -> StateData {
+        match state {
+            StateData::MultipleFrameEstablished(mut link) => {
+                self.set_own_busy(&mut link, busy);
+                StateData::MultipleFrameEstablished(link)
+            }
+            StateData::TimerRecovery { mut link, rc } => {
+                self.set_own_busy(&mut link, busy);
+                StateData::TimerRecovery { link, rc }
+            }
+            other => other,
+        }
+    }
+
+    fn set_own_busy(&mut self, link: &mut Variables, busy: bool) {
+        if link.own_busy != busy {
+            link.own_busy = busy;
+            let frame = receiver_status(self.address(false), link, false);
+            self.send(frame);
+            link.acknowledge_pending = false;
+        }
+    }
+
+    // ---- timers -------------------------------------------------------------------
+
+    fn timer_expiry(&mut self, now: Instant, state: StateData, timer: Timer) -> StateData {
+        match timer {
+            Timer::T200 => self.counters.t200_expiries += 1,
+            Timer::T203 => self.counters.t203_expiries += 1,
+        }
+        let n200 = self.config.n200;
+        match (state, timer) {
+            // The pause after a failure is over: try again.
+            (StateData::TeiAssigned, Timer::T200) => self.establish_data_link(now, true),
+            (
+                StateData::AwaitingEstablishment {
+                    rc,
+                    layer3_initiated,
+                },
+                Timer::T200,
+            ) => {
+                if rc < n200 {
+                    self.send_sabme(now);
+                    StateData::AwaitingEstablishment {
+                        rc: rc + 1,
+                        layer3_initiated,
+                    }
+                } else {
+                    self.mdl_error(MdlError::EstablishRetriesExhausted);
+                    self.events.push_back(Event::ReleaseIndication);
+                    self.link_down(now)
+                }
+            }
+            (StateData::AwaitingRelease { rc }, Timer::T200) => {
+                if rc < n200 {
+                    let address = self.address(true);
+                    self.send(Frame::Disc {
+                        address,
+                        poll_final: true,
+                    });
+                    self.timers.set(Timer::T200, now + self.config.t200);
+                    StateData::AwaitingRelease { rc: rc + 1 }
+                } else {
+                    self.mdl_error(MdlError::ReleaseRetriesExhausted);
+                    self.events.push_back(Event::ReleaseConfirm);
+                    self.timers.stop_all();
+                    StateData::TeiAssigned
+                }
+            }
+            (StateData::MultipleFrameEstablished(mut link), Timer::T200) => {
+                self.transmit_enquiry(now, &mut link);
+                StateData::TimerRecovery { link, rc: 1 }
+            }
+            (StateData::MultipleFrameEstablished(mut link), Timer::T203) => {
+                self.transmit_enquiry(now, &mut link);
+                StateData::TimerRecovery { link, rc: 0 }
+            }
+            (StateData::TimerRecovery { mut link, rc }, Timer::T200) => {
+                if rc < n200 {
+                    self.transmit_enquiry(now, &mut link);
+                    StateData::TimerRecovery { link, rc: rc + 1 }
+                } else {
+                    self.mdl_error(MdlError::StatusEnquiryRetriesExhausted);
+                    self.reestablish(now, link)
+                }
+            }
+            (state, _) => state,
+        }
+    }
+
+    // ---- shared procedures ----------------------------------------------------------
+
+    // "Establish data link": RC = 0, SABME P=1, restart T200, stop T203. The exception
+    // flags live in the state-7 data, so leaving state 7 has cleared them.
+    fn establish_data_link(&mut self, now: Instant, layer3_initiated: bool) -> StateData {
+        self.send_sabme(now);
+        self.timers.stop(Timer::T203);
+        StateData::AwaitingEstablishment {
+            rc: 0,
+            layer3_initiated,
+        }
+    }
+
+    fn send_sabme(&mut self, now: Instant) {
+        let address = self.address(true);
+        self.send(Frame::Sabme {
+            address,
+            poll_final: true,
+        });
+        self.timers.set(Timer::T200, now + self.config.t200);
+    }
+
+    // Layer-2 initiated re-establishment from state 7 or 8 (the MDL-ERROR is already out).
+    fn reestablish(&mut self, now: Instant, link: Variables) -> StateData {
+        self.discard_unacknowledged(&link);
+        self.establish_data_link(now, false)
+    }
+
+    // V(S) = V(A) = V(R) = 0, flags clear, T203 running.
+    fn enter_established(&mut self, now: Instant) -> StateData {
+        self.counters.establishments += 1;
+        self.timers.stop(Timer::T200);
+        self.timers.set(Timer::T203, now + self.config.t203);
+        StateData::MultipleFrameEstablished(Variables::default())
+    }
+
+    // To state 4 after a DL-RELEASE indication; an initiating side tries again T200 later.
+    fn link_down(&mut self, now: Instant) -> StateData {
+        self.discard_i_queue();
+        self.timers.stop_all();
+        if self.config.initiate_establishment {
+            self.timers.set(Timer::T200, now + self.config.t200);
+        }
+        StateData::TeiAssigned
+    }
+
+    // "Transmit enquiry": RR (or RNR) command P=1, start T200.
+    fn transmit_enquiry(&mut self, now: Instant, link: &mut Variables) {
+        let frame = receiver_status(self.address(true), link, true);
+        self.send(frame);
+        link.acknowledge_pending = false;
+        self.timers.stop(Timer::T203);
+        self.timers.set(Timer::T200, now + self.config.t200);
+    }
+
+    // "Enquiry response": RR (or RNR) response F=1.
+    fn enquiry_response(&mut self, link: &mut Variables) {
+        let frame = receiver_status(self.address(false), link, true);
+        self.send(frame);
+        link.acknowledge_pending = false;
+    }
+
+    // At the end of each event in state 7: send what the window allows.
+    fn after_event(&mut self, now: Instant) {
+        if let StateData::MultipleFrameEstablished(mut link) = self.state {
+            self.push_i_frames(now, &mut link);
+            self.state = StateData::MultipleFrameEstablished(link);
+        }
+    }
+
+    fn push_i_frames(&mut self, now: Instant, link: &mut Variables) {
+        let k = usize::from(self.config.k);
+        while !link.peer_busy && link.outstanding() < k {
+            let Some(entry) = self.i_queue.get_mut(link.outstanding()) else {
+                break;
+            };
+            if entry.transmitted {
+                self.counters.retransmissions += 1;
+            }
+            entry.transmitted = true;
+            let information = entry.information.clone();
+            let address = self.address(true);
+            self.send(Frame::I {
+                address,
+                ns: link.vs,
+                nr: link.vr,
+                poll_final: false,
+                information,
+            });
+            link.vs = link.vs.next();
+            link.acknowledge_pending = false;
+            if !self.timers.is_running(Timer::T200) {
+                self.timers.stop(Timer::T203);
+                self.timers.set(Timer::T200, now + self.config.t200);
+            }
+        }
+    }
+
+    // The pending acknowledgement goes out only when nothing else would carry it.
+    fn flush_acknowledgement(&mut self) {
+        let address = self.address(false);
+        let frame = match &mut self.state {
+            StateData::MultipleFrameEstablished(link) | StateData::TimerRecovery { link, .. }
+                if link.acknowledge_pending =>
+            {
+                link.acknowledge_pending = false;
+                receiver_status(address, link, false)
+            }
+            _ => return,
+        };
+        self.send(frame);
+    }
+
+    fn discard_unacknowledged(&mut self, link: &Variables) {
+        let unacknowledged = link.outstanding().min(self.i_queue.len());
+        self.i_queue.drain(..unacknowledged);
+        self.counters.discarded_i_frames += unacknowledged as u64;
+    }
+
+    fn discard_i_queue(&mut self) {
+        self.counters.discarded_i_frames += self.i_queue.len() as u64;
+        self.i_queue.clear();
+    }
+
+    fn send_response_u(&mut self, frame_type: FrameType, poll_final: bool) {
+        let address = self.address(false);
+        let frame = match frame_type {
+            FrameType::Dm => Frame::Dm {
+                address,
+                poll_final,
+            },
+            _ => Frame::Ua {
+                address,
+                poll_final,
+            },
+        };
+        self.send(frame);
+    }
+
+    fn send(&mut self, frame: Frame) {
+        trace!(frame = %frame.display(self.config.side), "tx");
+        self.counters.tx.bump(frame.frame_type());
+        self.transmit.push_back(frame.encode());
+    }
+
+    fn mdl_error(&mut self, error: MdlError) {
+        if error.is_routine() {
+            debug!(%error);
+        } else {
+            warn!(%error);
+        }
+        self.counters.mdl.bump(error);
+        self.events.push_back(Event::MdlErrorIndication(error));
+    }
+
+    // Our address for a command or a response: SAPI 0, TEI 0, C/R by side.
+    const fn address(&self, command: bool) -> Address {
+        let command_response = command == self.config.side.command_bit();
+        Address {
+            sapi: Sapi::CALL_CONTROL,
+            command_response,
+            tei: Tei::POINT_TO_POINT,
+        }
+    }
+
+    const fn take_state(&mut self) -> StateData {
+        mem::replace(&mut self.state, StateData::TeiAssigned)
+    }
+}
+
+// RR, or RNR while our receiver is busy, carrying N(R) = V(R).
+const fn receiver_status(address: Address, link: &Variables, poll_final: bool) -> Frame {
+    if link.own_busy {
+        Frame::Rnr {
+            address,
+            nr: link.vr,
+            poll_final,
+        }
+    } else {
+        Frame::Rr {
+            address,
+            nr: link.vr,
+            poll_final,
+        }
+    }
+}
+
+const fn unexpected_ua(poll_final: bool) -> MdlError {
+    if poll_final {
+        MdlError::UnsolicitedUaResponse
+    } else {
+        MdlError::UaWithoutFinal
+    }
+}
