@@ -1316,3 +1316,1404 @@ const fn unexpected_ua(poll_final: bool) -> MdlError {
         MdlError::UaWithoutFinal
     }
 }
+
+// The machine under test is the user side; the peer is the network. Fixtures put it
+// straight into a state with its output drained.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T200: Duration = Config::T200;
+    const T203: Duration = Config::T203;
+
+    #[expect(clippy::disallowed_methods, reason = "test epoch")]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    fn seq(n: u8) -> SequenceNumber {
+        SequenceNumber::new(n)
+    }
+
+    fn peer(command: bool) -> Address {
+        Address::new(
+            Sapi::CALL_CONTROL,
+            Tei::POINT_TO_POINT,
+            Side::Network,
+            command,
+        )
+    }
+
+    fn ours(command: bool) -> Address {
+        Address::new(Sapi::CALL_CONTROL, Tei::POINT_TO_POINT, Side::User, command)
+    }
+
+    fn peer_i(ns: u8, nr: u8, poll: bool) -> Frame {
+        Frame::I {
+            address: peer(true),
+            ns: seq(ns),
+            nr: seq(nr),
+            poll_final: poll,
+            information: Bytes::from(vec![0x08, ns]),
+        }
+    }
+
+    fn peer_rr(command: bool, nr: u8, poll_final: bool) -> Frame {
+        Frame::Rr {
+            address: peer(command),
+            nr: seq(nr),
+            poll_final,
+        }
+    }
+
+    fn rx(lapd: &mut Lapd, now: Instant, frame: &Frame) {
+        lapd.handle_frame(now, &frame.encode());
+    }
+
+    fn sent(lapd: &mut Lapd) -> Vec<Frame> {
+        std::iter::from_fn(|| lapd.poll_transmit())
+            .map(|b| Frame::decode(&b).unwrap())
+            .collect()
+    }
+
+    fn events(lapd: &mut Lapd) -> Vec<Event> {
+        std::iter::from_fn(|| lapd.poll_event()).collect()
+    }
+
+    fn data(lapd: &mut Lapd, now: Instant, n: u8) {
+        lapd.handle_command(now, Command::DataRequest(Bytes::from(vec![0x08, n])));
+    }
+
+    fn vars(lapd: &Lapd) -> Variables {
+        lapd.variables().unwrap()
+    }
+
+    fn passive() -> Config {
+        Config {
+            initiate_establishment: false,
+            ..Config::new(Side::User)
+        }
+    }
+
+    fn tei_assigned() -> (Lapd, Instant) {
+        (Lapd::new(passive(), epoch()), epoch())
+    }
+
+    fn awaiting_establishment() -> (Lapd, Instant) {
+        let t0 = epoch();
+        let mut lapd = Lapd::new(Config::new(Side::User), t0);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Sabme {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        (lapd, t0)
+    }
+
+    fn established() -> (Lapd, Instant) {
+        let (mut lapd, t0) = tei_assigned();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Sabme {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        sent(&mut lapd);
+        events(&mut lapd);
+        (lapd, t0)
+    }
+
+    // State 7 with `n` I frames (N(S) 0..n) sent and unacknowledged.
+    fn established_with_outstanding(n: u8) -> (Lapd, Instant) {
+        let (mut lapd, t0) = established();
+        for i in 0..n {
+            data(&mut lapd, t0, i);
+        }
+        assert_eq!(sent(&mut lapd).len(), usize::from(n.min(Config::K)));
+        (lapd, t0)
+    }
+
+    // State 8 entered by T200 with two frames outstanding; returns the expiry time.
+    fn timer_recovery() -> (Lapd, Instant) {
+        let (mut lapd, t0) = established_with_outstanding(2);
+        lapd.handle_timeout(t0 + T200);
+        assert_eq!(lapd.state(), State::TimerRecovery);
+        sent(&mut lapd);
+        (lapd, t0 + T200)
+    }
+
+    fn awaiting_release() -> (Lapd, Instant) {
+        let (mut lapd, t0) = established();
+        lapd.handle_command(t0, Command::ReleaseRequest);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Disc {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        (lapd, t0)
+    }
+
+    // ---- state 4, TEI assigned ----
+
+    #[test]
+    fn tei_assigned_passive_start_sends_nothing() {
+        let (mut lapd, _) = tei_assigned();
+        assert_eq!(lapd.state(), State::TeiAssigned);
+        assert!(sent(&mut lapd).is_empty());
+        assert_eq!(lapd.poll_timeout(), None);
+    }
+
+    #[test]
+    fn tei_assigned_sabme_sends_ua_and_indicates_establishment() {
+        let (mut lapd, t0) = tei_assigned();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Sabme {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Ua {
+                address: ours(false),
+                poll_final: true
+            }]
+        );
+        assert_eq!(events(&mut lapd), [Event::EstablishIndication]);
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+        assert_eq!(vars(&lapd), Variables::default());
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T203));
+    }
+
+    #[test]
+    fn tei_assigned_disc_answers_dm_with_f_equal_p() {
+        let (mut lapd, t0) = tei_assigned();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Disc {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Dm {
+                address: ours(false),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::TeiAssigned);
+    }
+
+    #[test]
+    fn tei_assigned_dm_without_final_starts_establishment() {
+        let (mut lapd, t0) = tei_assigned();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Dm {
+                address: peer(false),
+                poll_final: false,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Sabme {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+    }
+
+    #[test]
+    fn tei_assigned_dm_with_final_is_ignored() {
+        let (mut lapd, t0) = tei_assigned();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Dm {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert!(sent(&mut lapd).is_empty());
+        assert_eq!(lapd.state(), State::TeiAssigned);
+    }
+
+    #[test]
+    fn tei_assigned_ua_reports_mdl_c_or_d() {
+        let (mut lapd, t0) = tei_assigned();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: false,
+            },
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [
+                Event::MdlErrorIndication(MdlError::UnsolicitedUaResponse),
+                Event::MdlErrorIndication(MdlError::UaWithoutFinal)
+            ]
+        );
+        assert_eq!(lapd.state(), State::TeiAssigned);
+    }
+
+    #[test]
+    fn tei_assigned_i_and_s_frames_are_ignored() {
+        let (mut lapd, t0) = tei_assigned();
+        rx(&mut lapd, t0, &peer_i(0, 0, true));
+        rx(&mut lapd, t0, &peer_rr(true, 0, true));
+        assert!(sent(&mut lapd).is_empty());
+        assert!(events(&mut lapd).is_empty());
+        assert_eq!(lapd.state(), State::TeiAssigned);
+    }
+
+    #[test]
+    fn tei_assigned_ui_indicates_unit_data() {
+        let (mut lapd, t0) = tei_assigned();
+        let information = Bytes::from_static(&[0x08, 0x00, 0x7B]);
+        let frame = Frame::Ui {
+            address: peer(true),
+            poll_final: false,
+            information,
+        };
+        rx(&mut lapd, t0, &frame);
+        assert_eq!(
+            events(&mut lapd),
+            [Event::UnitDataIndication(Bytes::from_static(&[
+                0x08, 0x00, 0x7B
+            ]))]
+        );
+    }
+
+    #[test]
+    fn tei_assigned_ui_on_group_tei_indicates_unit_data_but_rr_is_discarded() {
+        let (mut lapd, t0) = tei_assigned();
+        let group = Address {
+            tei: Tei::GROUP,
+            ..peer(true)
+        };
+        let information = Bytes::from_static(&[0x08]);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ui {
+                address: group,
+                poll_final: false,
+                information,
+            },
+        );
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Rr {
+                address: group,
+                nr: seq(0),
+                poll_final: false,
+            },
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [Event::UnitDataIndication(Bytes::from_static(&[0x08]))]
+        );
+        assert_eq!(lapd.counters().invalid.wrong_tei, 1);
+    }
+
+    #[test]
+    fn tei_assigned_establish_request_sends_sabme_and_confirms_on_ua() {
+        let (mut lapd, t0) = tei_assigned();
+        lapd.handle_command(t0, Command::EstablishRequest);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Sabme {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T200));
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(events(&mut lapd), [Event::EstablishConfirm]);
+    }
+
+    #[test]
+    fn tei_assigned_data_request_queues_and_establishes() {
+        let (mut lapd, t0) = tei_assigned();
+        data(&mut lapd, t0, 1);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Sabme {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        let out = sent(&mut lapd);
+        assert!(
+            matches!(&out[..], [Frame::I { ns, .. }] if *ns == seq(0)),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn tei_assigned_release_request_confirms_at_once() {
+        let (mut lapd, t0) = tei_assigned();
+        lapd.handle_command(t0, Command::ReleaseRequest);
+        assert_eq!(events(&mut lapd), [Event::ReleaseConfirm]);
+        assert!(sent(&mut lapd).is_empty());
+    }
+
+    #[test]
+    fn tei_assigned_after_failure_retries_after_t200() {
+        let (mut lapd, t0) = awaiting_establishment();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Dm {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(events(&mut lapd), [Event::ReleaseIndication]);
+        assert_eq!(lapd.state(), State::TeiAssigned);
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T200));
+        lapd.handle_timeout(t0 + T200);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Sabme {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+    }
+
+    // ---- state 5, awaiting establishment ----
+
+    #[test]
+    fn awaiting_establishment_ua_final_confirms_with_variables_zero() {
+        let (mut lapd, t0) = awaiting_establishment();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(events(&mut lapd), [Event::EstablishConfirm]);
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+        assert_eq!(vars(&lapd), Variables::default());
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T203));
+    }
+
+    #[test]
+    fn awaiting_establishment_ua_without_final_reports_mdl_d_and_waits() {
+        let (mut lapd, t0) = awaiting_establishment();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: false,
+            },
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::UaWithoutFinal)]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+    }
+
+    #[test]
+    fn awaiting_establishment_sabme_collision_answers_ua_and_keeps_waiting() {
+        let (mut lapd, t0) = awaiting_establishment();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Sabme {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Ua {
+                address: ours(false),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+        assert!(events(&mut lapd).is_empty());
+    }
+
+    #[test]
+    fn awaiting_establishment_disc_answers_dm() {
+        let (mut lapd, t0) = awaiting_establishment();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Disc {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Dm {
+                address: ours(false),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+    }
+
+    #[test]
+    fn awaiting_establishment_dm_final_discards_queue_and_indicates_release() {
+        let (mut lapd, t0) = awaiting_establishment();
+        data(&mut lapd, t0, 1);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Dm {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(events(&mut lapd), [Event::ReleaseIndication]);
+        assert_eq!(lapd.i_queue_len(), 0);
+        assert_eq!(lapd.counters().discarded_i_frames, 1);
+    }
+
+    #[test]
+    fn awaiting_establishment_t200_resends_sabme_n200_times_then_indicates_release() {
+        let (mut lapd, t0) = awaiting_establishment();
+        for n in 1..=3 {
+            lapd.handle_timeout(t0 + T200 * n);
+            assert_eq!(
+                sent(&mut lapd),
+                [Frame::Sabme {
+                    address: ours(true),
+                    poll_final: true
+                }]
+            );
+            assert_eq!(lapd.poll_timeout(), Some(t0 + T200 * (n + 1)));
+        }
+        lapd.handle_timeout(t0 + T200 * 4);
+        assert!(sent(&mut lapd).is_empty());
+        assert_eq!(
+            events(&mut lapd),
+            [
+                Event::MdlErrorIndication(MdlError::EstablishRetriesExhausted),
+                Event::ReleaseIndication
+            ]
+        );
+        assert_eq!(lapd.state(), State::TeiAssigned);
+        assert_eq!(lapd.counters().tx.get(FrameType::Sabme), 4);
+    }
+
+    #[test]
+    fn awaiting_establishment_early_timeout_is_noop() {
+        let (mut lapd, t0) = awaiting_establishment();
+        lapd.handle_timeout(t0 + T200 / 2);
+        lapd.handle_timeout(t0 + T200 / 2);
+        assert!(sent(&mut lapd).is_empty());
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T200));
+        assert_eq!(lapd.counters().t200_expiries, 0);
+    }
+
+    #[test]
+    fn awaiting_establishment_data_request_is_sent_after_ua() {
+        let (mut lapd, t0) = awaiting_establishment();
+        data(&mut lapd, t0, 1);
+        assert!(sent(&mut lapd).is_empty());
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(sent(&mut lapd).len(), 1);
+        assert_eq!(vars(&lapd).vs, seq(1));
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T200));
+    }
+
+    #[test]
+    fn awaiting_establishment_release_request_sends_disc() {
+        let (mut lapd, t0) = awaiting_establishment();
+        lapd.handle_command(t0, Command::ReleaseRequest);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Disc {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingRelease);
+    }
+
+    // ---- state 7, multiple frame established ----
+
+    #[test]
+    fn established_data_request_sends_i_frame_and_starts_t200() {
+        let (mut lapd, t0) = established();
+        data(&mut lapd, t0, 1);
+        let out = sent(&mut lapd);
+        let [
+            Frame::I {
+                address,
+                ns,
+                nr,
+                poll_final: false,
+                information,
+            },
+        ] = &out[..]
+        else {
+            panic!("{out:?}");
+        };
+        assert_eq!((*address, *ns, *nr), (ours(true), seq(0), seq(0)));
+        assert_eq!(&information[..], [0x08, 1]);
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T200));
+        assert_eq!(vars(&lapd).vs, seq(1));
+    }
+
+    #[test]
+    fn established_window_of_k_holds_back_the_rest() {
+        let (mut lapd, t0) = established();
+        for n in 0..10 {
+            data(&mut lapd, t0, n);
+        }
+        assert_eq!(sent(&mut lapd).len(), 7);
+        assert_eq!(lapd.i_queue_len(), 10);
+        // Acknowledging two opens the window by two.
+        rx(&mut lapd, t0, &peer_rr(false, 2, false));
+        let out = sent(&mut lapd);
+        let sequence: Vec<_> = out
+            .iter()
+            .map(|f| match f {
+                Frame::I { ns, .. } => ns.value(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sequence, [7, 8]);
+    }
+
+    #[test]
+    fn established_i_frame_in_sequence_indicates_data_and_acknowledges_with_rr() {
+        let (mut lapd, t0) = established();
+        rx(&mut lapd, t0, &peer_i(0, 0, false));
+        rx(&mut lapd, t0, &peer_i(1, 0, false));
+        assert_eq!(
+            events(&mut lapd),
+            [
+                Event::DataIndication(Bytes::from_static(&[0x08, 0])),
+                Event::DataIndication(Bytes::from_static(&[0x08, 1]))
+            ]
+        );
+        // Both are acknowledged by one RR once the transmit queue is drained.
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rr {
+                address: ours(false),
+                nr: seq(2),
+                poll_final: false
+            }]
+        );
+        assert_eq!(vars(&lapd).vr, seq(2));
+    }
+
+    #[test]
+    fn established_i_frame_acknowledgement_rides_on_a_reply() {
+        let (mut lapd, t0) = established();
+        rx(&mut lapd, t0, &peer_i(0, 0, false));
+        data(&mut lapd, t0, 9);
+        let out = sent(&mut lapd);
+        assert!(
+            matches!(&out[..], [Frame::I { nr, .. }] if *nr == seq(1)),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn established_i_frame_with_poll_answers_rr_final() {
+        let (mut lapd, t0) = established();
+        rx(&mut lapd, t0, &peer_i(0, 0, true));
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rr {
+                address: ours(false),
+                nr: seq(1),
+                poll_final: true
+            }]
+        );
+    }
+
+    #[test]
+    fn established_i_frame_out_of_sequence_sends_one_rej() {
+        let (mut lapd, t0) = established();
+        rx(&mut lapd, t0, &peer_i(1, 0, false));
+        rx(&mut lapd, t0, &peer_i(2, 0, false));
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rej {
+                address: ours(false),
+                nr: seq(0),
+                poll_final: false
+            }]
+        );
+        assert!(events(&mut lapd).is_empty());
+        assert!(vars(&lapd).reject_exception);
+        rx(&mut lapd, t0, &peer_i(0, 0, false));
+        assert_eq!(events(&mut lapd).len(), 1);
+        assert!(!vars(&lapd).reject_exception);
+        assert_eq!(lapd.counters().out_of_sequence, 2);
+    }
+
+    #[test]
+    fn established_rr_acknowledging_all_stops_t200_and_restarts_t203() {
+        let (mut lapd, t0) = established_with_outstanding(3);
+        let t1 = t0 + T200 / 2;
+        rx(&mut lapd, t1, &peer_rr(false, 3, false));
+        assert_eq!(vars(&lapd).va, seq(3));
+        assert_eq!(lapd.i_queue_len(), 0);
+        assert_eq!(lapd.poll_timeout(), Some(t1 + T203));
+    }
+
+    #[test]
+    fn established_rr_acknowledging_some_restarts_t200() {
+        let (mut lapd, t0) = established_with_outstanding(3);
+        let t1 = t0 + T200 / 2;
+        rx(&mut lapd, t1, &peer_rr(false, 1, false));
+        assert_eq!(vars(&lapd).va, seq(1));
+        assert_eq!(lapd.i_queue_len(), 2);
+        assert_eq!(lapd.poll_timeout(), Some(t1 + T200));
+    }
+
+    #[test]
+    fn established_rr_poll_answers_rr_final() {
+        let (mut lapd, t0) = established();
+        rx(&mut lapd, t0, &peer_rr(true, 0, true));
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rr {
+                address: ours(false),
+                nr: seq(0),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+    }
+
+    #[test]
+    fn established_rr_final_unsolicited_reports_mdl_a() {
+        let (mut lapd, t0) = established();
+        rx(&mut lapd, t0, &peer_rr(false, 0, true));
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(
+                MdlError::UnsolicitedSupervisoryResponse
+            )]
+        );
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+    }
+
+    #[test]
+    fn established_rr_with_invalid_nr_reestablishes_with_mdl_j() {
+        let (mut lapd, t0) = established_with_outstanding(2);
+        rx(&mut lapd, t0, &peer_rr(false, 5, false));
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::NrSequenceError)]
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Sabme {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+        assert_eq!(lapd.counters().mdl.get(MdlError::NrSequenceError), 1);
+        // The two unacknowledged frames are gone; Q.931 hears of the reset on UA.
+        assert_eq!(lapd.i_queue_len(), 0);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(events(&mut lapd), [Event::EstablishIndication]);
+    }
+
+    #[test]
+    fn established_i_frame_with_invalid_nr_delivers_then_reestablishes() {
+        let (mut lapd, t0) = established();
+        rx(&mut lapd, t0, &peer_i(0, 4, false));
+        assert_eq!(
+            events(&mut lapd),
+            [
+                Event::DataIndication(Bytes::from_static(&[0x08, 0])),
+                Event::MdlErrorIndication(MdlError::NrSequenceError)
+            ]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+    }
+
+    #[test]
+    fn established_rnr_stops_transmission_until_rr() {
+        let (mut lapd, t0) = established_with_outstanding(1);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Rnr {
+                address: peer(false),
+                nr: seq(1),
+                poll_final: false,
+            },
+        );
+        assert!(vars(&lapd).peer_busy);
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T200));
+        data(&mut lapd, t0, 5);
+        assert!(sent(&mut lapd).is_empty());
+        rx(&mut lapd, t0, &peer_rr(false, 1, false));
+        let out = sent(&mut lapd);
+        assert!(
+            matches!(&out[..], [Frame::I { ns, .. }] if *ns == seq(1)),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn established_rej_retransmits_from_nr() {
+        let (mut lapd, t0) = established_with_outstanding(3);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Rej {
+                address: peer(false),
+                nr: seq(1),
+                poll_final: false,
+            },
+        );
+        let out = sent(&mut lapd);
+        let sequence: Vec<_> = out
+            .iter()
+            .map(|f| match f {
+                Frame::I { ns, .. } => ns.value(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sequence, [1, 2]);
+        assert_eq!(lapd.counters().retransmissions, 2);
+        assert_eq!(vars(&lapd).va, seq(1));
+        assert_eq!(vars(&lapd).vs, seq(3));
+    }
+
+    #[test]
+    fn established_t200_expiry_polls_and_enters_timer_recovery() {
+        let (mut lapd, t0) = established_with_outstanding(1);
+        lapd.handle_timeout(t0 + T200);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rr {
+                address: ours(true),
+                nr: seq(0),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::TimerRecovery);
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T200 * 2));
+    }
+
+    #[test]
+    fn established_t203_expiry_polls_and_enters_timer_recovery() {
+        let (mut lapd, t0) = established();
+        lapd.handle_timeout(t0 + T203 - Duration::from_millis(1));
+        assert!(sent(&mut lapd).is_empty());
+        lapd.handle_timeout(t0 + T203);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rr {
+                address: ours(true),
+                nr: seq(0),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::TimerRecovery);
+        assert_eq!(lapd.counters().t203_expiries, 1);
+    }
+
+    #[test]
+    fn established_sabme_resets_and_reports_mdl_f() {
+        let (mut lapd, t0) = established();
+        rx(&mut lapd, t0, &peer_i(0, 0, false));
+        events(&mut lapd);
+        sent(&mut lapd);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Sabme {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Ua {
+                address: ours(false),
+                poll_final: true
+            }]
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::PeerReestablished)]
+        );
+        assert_eq!(vars(&lapd), Variables::default());
+    }
+
+    #[test]
+    fn established_sabme_with_outstanding_frames_discards_and_indicates() {
+        let (mut lapd, t0) = established_with_outstanding(2);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Sabme {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [
+                Event::MdlErrorIndication(MdlError::PeerReestablished),
+                Event::EstablishIndication
+            ]
+        );
+        assert_eq!(lapd.i_queue_len(), 0);
+        assert_eq!(lapd.counters().discarded_i_frames, 2);
+    }
+
+    #[test]
+    fn established_disc_answers_ua_and_indicates_release() {
+        let (mut lapd, t0) = established_with_outstanding(1);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Disc {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Ua {
+                address: ours(false),
+                poll_final: true
+            }]
+        );
+        assert_eq!(events(&mut lapd), [Event::ReleaseIndication]);
+        assert_eq!(lapd.state(), State::TeiAssigned);
+        assert_eq!(lapd.i_queue_len(), 0);
+    }
+
+    #[test]
+    fn established_dm_without_final_reestablishes_with_mdl_e() {
+        let (mut lapd, t0) = established();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Dm {
+                address: peer(false),
+                poll_final: false,
+            },
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::DmWithoutFinal)]
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Sabme {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+    }
+
+    #[test]
+    fn established_dm_with_final_reports_mdl_b_and_stays() {
+        let (mut lapd, t0) = established();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Dm {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::UnsolicitedDmResponse)]
+        );
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+    }
+
+    #[test]
+    fn established_frmr_reestablishes_with_mdl_k() {
+        let (mut lapd, t0) = established();
+        let information = FrmrInformation([0x01, 0x0A, 0x00, 0x00, FrmrInformation::Z]);
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Frmr {
+                address: peer(false),
+                poll_final: false,
+                information,
+            },
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::FrameRejectReceived)]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+    }
+
+    #[test]
+    fn established_undefined_control_reestablishes_with_mdl_l() {
+        let (mut lapd, t0) = established();
+        lapd.handle_frame(t0, &[0x02, 0x01, 0x0D, 0x00]);
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::UndefinedControlField)]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+        assert_eq!(lapd.counters().invalid.undefined_control, 1);
+    }
+
+    #[test]
+    fn established_i_frame_longer_than_n201_reestablishes_with_mdl_o() {
+        let (mut lapd, t0) = established();
+        let mut bytes = vec![0x02, 0x01, 0x00, 0x00];
+        bytes.extend(std::iter::repeat_n(0x55, 261));
+        lapd.handle_frame(t0, &bytes);
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::InformationFieldTooLong)]
+        );
+        assert_eq!(lapd.counters().invalid.information_too_long, 1);
+    }
+
+    #[test]
+    fn established_frame_for_other_sapi_or_tei_is_counted_and_ignored() {
+        let (mut lapd, t0) = established();
+        lapd.handle_frame(t0, &[0x42, 0x01, 0x7F]); // SAPI 16
+        lapd.handle_frame(t0, &[0x02, 0x03, 0x7F]); // TEI 1
+        lapd.handle_frame(t0, &[0x03, 0x01, 0x7F]); // EA0 = 1
+        lapd.handle_frame(t0, &[0x02, 0x01]); // no control field
+        assert!(events(&mut lapd).is_empty());
+        assert!(sent(&mut lapd).is_empty());
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+        let invalid = lapd.counters().invalid;
+        assert_eq!(
+            (
+                invalid.wrong_sapi,
+                invalid.wrong_tei,
+                invalid.address_extension,
+                invalid.too_short
+            ),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn established_sabme_as_response_counts_role_mismatch() {
+        let (mut lapd, t0) = established();
+        // A user-side peer's SABME: C/R = 0, which from a "network" reads as a response.
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Sabme {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert!(sent(&mut lapd).is_empty());
+        assert_eq!(lapd.counters().invalid.wrong_command_response, 1);
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+    }
+
+    #[test]
+    fn established_release_request_discards_queue_and_sends_disc() {
+        let (mut lapd, t0) = established_with_outstanding(2);
+        lapd.handle_command(t0, Command::ReleaseRequest);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Disc {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingRelease);
+        assert_eq!(lapd.i_queue_len(), 0);
+        assert_eq!(lapd.poll_timeout(), Some(t0 + T200));
+    }
+
+    #[test]
+    fn established_own_receiver_busy_sends_rnr_and_discards_i_frames() {
+        let (mut lapd, t0) = established();
+        lapd.handle_command(t0, Command::SetOwnReceiverBusy);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rnr {
+                address: ours(false),
+                nr: seq(0),
+                poll_final: false
+            }]
+        );
+        rx(&mut lapd, t0, &peer_i(0, 0, true));
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rnr {
+                address: ours(false),
+                nr: seq(0),
+                poll_final: true
+            }]
+        );
+        assert!(events(&mut lapd).is_empty());
+        lapd.handle_command(t0, Command::ClearOwnReceiverBusy);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rr {
+                address: ours(false),
+                nr: seq(0),
+                poll_final: false
+            }]
+        );
+    }
+
+    #[test]
+    fn established_data_request_longer_than_n201_is_discarded() {
+        let (mut lapd, t0) = established();
+        lapd.handle_command(t0, Command::DataRequest(Bytes::from(vec![0; 261])));
+        assert!(sent(&mut lapd).is_empty());
+        assert_eq!(lapd.counters().discarded_requests, 1);
+    }
+
+    #[test]
+    fn established_unit_data_request_sends_ui_command() {
+        let (mut lapd, t0) = established();
+        lapd.handle_command(t0, Command::UnitDataRequest(Bytes::from_static(&[0x08])));
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Ui {
+                address: ours(true),
+                poll_final: false,
+                information: Bytes::from_static(&[0x08])
+            }]
+        );
+    }
+
+    #[test]
+    fn established_sequence_numbers_wrap_past_127() {
+        let (mut lapd, t0) = established();
+        for n in 0..=130u8 {
+            rx(&mut lapd, t0, &peer_i(n, n, false));
+            data(&mut lapd, t0, n);
+            let out = sent(&mut lapd);
+            assert!(
+                matches!(&out[..], [Frame::I { ns, nr, .. }] if *ns == seq(n) && *nr == seq(n + 1)),
+                "{n}: {out:?}"
+            );
+        }
+        assert_eq!(vars(&lapd).vs, seq(131));
+        assert_eq!(vars(&lapd).va, seq(130));
+        assert_eq!(vars(&lapd).vr, seq(131));
+        assert_eq!(events(&mut lapd).len(), 131);
+    }
+
+    // ---- state 8, timer recovery ----
+
+    #[test]
+    fn timer_recovery_rr_final_returns_to_established_and_retransmits_the_rest() {
+        let (mut lapd, now) = timer_recovery();
+        rx(&mut lapd, now, &peer_rr(false, 1, true));
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+        let out = sent(&mut lapd);
+        assert!(
+            matches!(&out[..], [Frame::I { ns, .. }] if *ns == seq(1)),
+            "{out:?}"
+        );
+        assert_eq!(lapd.counters().retransmissions, 1);
+    }
+
+    #[test]
+    fn timer_recovery_rnr_final_returns_with_peer_busy() {
+        let (mut lapd, now) = timer_recovery();
+        rx(
+            &mut lapd,
+            now,
+            &Frame::Rnr {
+                address: peer(false),
+                nr: seq(2),
+                poll_final: true,
+            },
+        );
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
+        assert!(vars(&lapd).peer_busy);
+        assert_eq!(lapd.poll_timeout(), Some(now + T200));
+        assert!(sent(&mut lapd).is_empty());
+    }
+
+    #[test]
+    fn timer_recovery_rr_command_poll_answers_and_stays() {
+        let (mut lapd, now) = timer_recovery();
+        rx(&mut lapd, now, &peer_rr(true, 1, true));
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Rr {
+                address: ours(false),
+                nr: seq(0),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::TimerRecovery);
+        assert_eq!(vars(&lapd).va, seq(1));
+    }
+
+    #[test]
+    fn timer_recovery_t200_expiry_polls_until_n200_then_reestablishes_with_mdl_i() {
+        let (mut lapd, t1) = timer_recovery();
+        for n in 1..=2 {
+            lapd.handle_timeout(t1 + T200 * n);
+            assert_eq!(
+                sent(&mut lapd),
+                [Frame::Rr {
+                    address: ours(true),
+                    nr: seq(0),
+                    poll_final: true
+                }]
+            );
+        }
+        lapd.handle_timeout(t1 + T200 * 3);
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Sabme {
+                address: ours(true),
+                poll_final: true
+            }]
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(
+                MdlError::StatusEnquiryRetriesExhausted
+            )]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+    }
+
+    #[test]
+    fn timer_recovery_data_request_is_queued_only() {
+        let (mut lapd, now) = timer_recovery();
+        data(&mut lapd, now, 7);
+        assert!(sent(&mut lapd).is_empty());
+        assert_eq!(lapd.i_queue_len(), 3);
+    }
+
+    #[test]
+    fn timer_recovery_dm_with_final_reestablishes_with_mdl_b() {
+        let (mut lapd, now) = timer_recovery();
+        rx(
+            &mut lapd,
+            now,
+            &Frame::Dm {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            events(&mut lapd),
+            [Event::MdlErrorIndication(MdlError::UnsolicitedDmResponse)]
+        );
+        assert_eq!(lapd.state(), State::AwaitingEstablishment);
+    }
+
+    #[test]
+    fn timer_recovery_i_frame_updates_va_only() {
+        let (mut lapd, now) = timer_recovery();
+        rx(&mut lapd, now, &peer_i(0, 2, false));
+        assert_eq!(lapd.state(), State::TimerRecovery);
+        assert_eq!(vars(&lapd).va, seq(2));
+        assert_eq!(lapd.poll_timeout(), Some(now + T200));
+        assert_eq!(events(&mut lapd).len(), 1);
+    }
+
+    // ---- state 6, awaiting release ----
+
+    #[test]
+    fn awaiting_release_ua_final_confirms_release() {
+        let (mut lapd, t0) = awaiting_release();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(events(&mut lapd), [Event::ReleaseConfirm]);
+        assert_eq!(lapd.state(), State::TeiAssigned);
+        assert_eq!(lapd.poll_timeout(), None);
+    }
+
+    #[test]
+    fn awaiting_release_dm_final_confirms_release() {
+        let (mut lapd, t0) = awaiting_release();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Dm {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(events(&mut lapd), [Event::ReleaseConfirm]);
+    }
+
+    #[test]
+    fn awaiting_release_sabme_answers_dm() {
+        let (mut lapd, t0) = awaiting_release();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Sabme {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Dm {
+                address: ours(false),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingRelease);
+    }
+
+    #[test]
+    fn awaiting_release_disc_collision_answers_ua() {
+        let (mut lapd, t0) = awaiting_release();
+        rx(
+            &mut lapd,
+            t0,
+            &Frame::Disc {
+                address: peer(true),
+                poll_final: true,
+            },
+        );
+        assert_eq!(
+            sent(&mut lapd),
+            [Frame::Ua {
+                address: ours(false),
+                poll_final: true
+            }]
+        );
+        assert_eq!(lapd.state(), State::AwaitingRelease);
+    }
+
+    #[test]
+    fn awaiting_release_data_request_is_discarded() {
+        let (mut lapd, t0) = awaiting_release();
+        data(&mut lapd, t0, 1);
+        assert_eq!(lapd.i_queue_len(), 0);
+        assert_eq!(lapd.counters().discarded_requests, 1);
+    }
+
+    #[test]
+    fn awaiting_release_t200_exhausted_confirms_with_mdl_h() {
+        let (mut lapd, t0) = awaiting_release();
+        for n in 1..=3 {
+            lapd.handle_timeout(t0 + T200 * n);
+            assert_eq!(
+                sent(&mut lapd),
+                [Frame::Disc {
+                    address: ours(true),
+                    poll_final: true
+                }]
+            );
+        }
+        lapd.handle_timeout(t0 + T200 * 4);
+        assert_eq!(
+            events(&mut lapd),
+            [
+                Event::MdlErrorIndication(MdlError::ReleaseRetriesExhausted),
+                Event::ReleaseConfirm
+            ]
+        );
+        assert_eq!(lapd.state(), State::TeiAssigned);
+        assert_eq!(lapd.poll_timeout(), None);
+    }
+
+    // ---- configuration ----
+
+    #[test]
+    fn config_out_of_range_window_is_pulled_into_range() {
+        let config = Config {
+            k: 0,
+            t200: Duration::ZERO,
+            ..Config::new(Side::Network)
+        };
+        let lapd = Lapd::new(config, epoch());
+        assert_eq!(lapd.config().k, 1);
+        assert!(lapd.config().t200 > Duration::ZERO);
+    }
+
+    #[test]
+    fn mdl_error_codes_run_from_a_to_o() {
+        assert_eq!(MdlError::UnsolicitedSupervisoryResponse.code(), 'A');
+        assert_eq!(MdlError::NrSequenceError.code(), 'J');
+        assert_eq!(MdlError::InformationFieldTooLong.code(), 'O');
+        assert_eq!(
+            MdlError::NrSequenceError.to_string(),
+            "MDL-ERROR J (N(R) sequence error)"
+        );
+    }
+}
