@@ -677,3 +677,57 @@ fn peer_restart_with_frames_outstanding_indicates_reset_to_both() {
     );
     assert_eq!(pair.network.counters().discarded_i_frames, 1);
 }
+
+// ---- lossy wire ----
+
+mod lossy {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    // Strictly increasing: no message twice, none out of order.
+    fn in_order_once(received: &[u16]) -> bool {
+        received.windows(2).all(|w| w[0] < w[1])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn lossy_wire_never_duplicates_or_reorders_and_loses_only_what_it_reports(
+            drops in prop::collection::vec(prop::bool::weighted(0.2), 1..64),
+            bursts in prop::collection::vec((0u16..40, 0u16..4_000), 1..8),
+        ) {
+            let mut pair = Pair::new(true, true);
+            let mut index = 0usize;
+            let mask = drops.clone();
+            pair.impairment = Some(Box::new(move |_, frame| {
+                index += 1;
+                (!mask[index % mask.len()]).then(|| frame.encode().to_vec())
+            }));
+            let mut next = 0u16;
+            for (count, pause) in &bursts {
+                for _ in 0..*count % 12 {
+                    pair.send(Side::User, next);
+                    pair.send(Side::Network, next);
+                    next += 1;
+                }
+                pair.run_for(Duration::from_millis(u64::from(*pause)));
+            }
+            // Heal the wire and let every timer play out.
+            pair.impairment = None;
+            pair.run_for(Duration::from_secs(60));
+            prop_assert_eq!(pair.user.state(), State::MultipleFrameEstablished);
+            prop_assert_eq!(pair.network.state(), State::MultipleFrameEstablished);
+            for (receiver, sender) in [(Side::Network, &pair.user), (Side::User, &pair.network)] {
+                let received = pair.received(receiver);
+                prop_assert!(in_order_once(&received), "{:?} got {:?}", receiver, received);
+                let lost = usize::from(next) - received.len();
+                let reported = sender.counters().discarded_i_frames
+                    + sender.counters().discarded_requests;
+                prop_assert!(lost as u64 <= reported, "{} lost, {} reported", lost, reported);
+                prop_assert_eq!(sender.i_queue_len(), 0);
+            }
+        }
+    }
+}
