@@ -15,26 +15,29 @@
 //! occur):
 //!
 //! ```text
-//!          DL-ESTABLISH-req, DL-DATA-req, DM F=0, T200 retry   ┌─────────────────────┐
-//!   ┌──────────────────┐ ────────── send SABME ──────────────▶ │ 5 awaiting          │
-//!   │ 4 TEI assigned   │ ◀──── DM F=1, N200 retries (G) ────── │   establishment     │
-//!   │   (link down)    │                                        └─────────────────────┘
-//!   └──────────────────┘                                          │ UA F=1     ▲
-//!     │ SABME / UA   ▲  ▲ UA/DM F=1, N200 retries (H)             ▼            │
-//!     │              │  │                                  ┌─────────────────────┐
-//!     │   DISC / UA  │  └──────── ┌──────────────────┐     │ 7 multiple frame    │
-//!     └──────────────│──────────▶ │                  │ ◀── │   established       │
-//!                    └─────────── │ 7 (same state)   │     └─────────────────────┘
-//!                                 └──────────────────┘       │ T200, T203 ▲ RR/RNR/REJ F=1
-//!   ┌──────────────────┐  DL-RELEASE-req / DISC                ▼            │
-//!   │ 6 awaiting       │ ◀─────────── (from 5, 7, 8)     ┌─────────────────────┐
-//!   │   release        │                                  │ 8 timer recovery    │
-//!   └──────────────────┘                                  └─────────────────────┘
+//!                  start-up, DL-ESTABLISH-req, DL-DATA-req,
+//!                  DM F=0, T200 retry: send SABME
+//!  ┌────────────────┐ ──────────────────────────────────▶ ┌────────────────────┐
+//!  │ 4 TEI assigned │                                      │ 5 awaiting         │
+//!  │   (link down)  │ ◀── DM F=1, N200 SABMEs (G) ──────── │   establishment    │ ◀─┐
+//!  └────────────────┘     DL-RELEASE-ind                   └────────────────────┘   │
+//!    ▲   │   ▲                                                       │ UA F=1        │
+//!    │   │   │  DISC / send UA, DL-RELEASE-ind                       ▼               │
+//!    │   │   └─────────────────────────────────────── ┌────────────────────┐        │
+//!    │   └── SABME / send UA, DL-ESTABLISH-ind ─────▶ │ 7 multiple frame   │ ───────┤
+//!    │                                                │   established      │        │
+//!    │ UA or DM F=1: DL-RELEASE-conf                  └────────────────────┘        │
+//!    │ N200 DISCs (H)              T200, T203: poll P=1 │      ▲ RR/RNR/REJ F=1      │
+//!  ┌────────────────┐                                  ▼      │                     │
+//!  │ 6 awaiting     │ ◀── DL-RELEASE-req ──── ┌────────────────────┐                │
+//!  │   release      │     send DISC           │ 8 timer recovery   │ ───────────────┘
+//!  └────────────────┘     (from 5, 7 and 8)   └────────────────────┘  N200 polls (I)
 //!
-//!   From 7 or 8, back to 5 with SABME (layer-2 re-establishment, MDL-ERROR):
-//!   N(R) error (J), FRMR (K), DM F=0 (E), DM in 8 (B), N200 polls unanswered in 8 (I),
-//!   frame rejection: undefined control (L), information not permitted (M),
-//!   wrong size (N), information longer than N201 (O).
+//!  7 or 8 -> 5 (layer-2 re-establishment, SABME sent, MDL-ERROR indicated):
+//!  N(R) error (J), FRMR (K), DM F=0 (E), DM F=1 in 8 (B), unanswered polls (I),
+//!  and the frame-rejection conditions: undefined control field (L), information
+//!  field not permitted (M), wrong frame size (N), information longer than N201 (O).
+//!  A SABME in 7 or 8 (MDL-ERROR F) is answered with UA and resets the link in place.
 //! ```
 //!
 //! Choices where Q.921 leaves room or where the gateway needs more:
@@ -45,7 +48,10 @@
 //!   The queue holds at most [`Config::i_queue_limit`] messages.
 //! - A layer-2 re-establishment throws away the unacknowledged I frames (their delivery
 //!   is unknown) but keeps the ones never sent; Q.931 learns of the reset through
-//!   [`Event::EstablishIndication`] when the UA arrives.
+//!   [`Event::EstablishIndication`] when the UA arrives. Q.921's SDL gives that
+//!   indication only if V(S) != V(A); we always give it, as the reference's N200 table
+//!   expects and as libpri's point-to-point "D-channel up" event does, so Q.931 can
+//!   resynchronise its calls either way.
 //! - With [`Config::initiate_establishment`], the link sends SABME at start-up and,
 //!   after every DL-RELEASE indication, again T200 later, for as long as it runs. A
 //!   DL-RELEASE confirm (a release Q.931 asked for) leaves the link down.
@@ -148,12 +154,14 @@ impl Config {
     }
 
     // Values that would break the machine are pulled into range: k outside 1..=127 would
-    // let V(S) lap V(A), and a zero timer would expire again at the instant it is set.
+    // let V(S) lap V(A), a zero timer would expire again at the instant it is set, and
+    // an absurdly long one would overflow `Instant` arithmetic.
     fn sanitized(mut self) -> Self {
         const MIN_TIMER: Duration = Duration::from_millis(1);
+        const MAX_TIMER: Duration = Duration::from_secs(24 * 60 * 60);
         self.k = self.k.clamp(1, 127);
-        self.t200 = self.t200.max(MIN_TIMER);
-        self.t203 = self.t203.max(MIN_TIMER);
+        self.t200 = self.t200.clamp(MIN_TIMER, MAX_TIMER);
+        self.t203 = self.t203.clamp(MIN_TIMER, MAX_TIMER);
         self
     }
 }
@@ -2695,15 +2703,26 @@ mod tests {
     // ---- configuration ----
 
     #[test]
-    fn config_out_of_range_window_is_pulled_into_range() {
+    fn config_out_of_range_values_are_pulled_into_range() {
         let config = Config {
             k: 0,
             t200: Duration::ZERO,
-            ..Config::new(Side::Network)
+            t203: Duration::MAX,
+            ..Config::new(Side::User)
         };
-        let lapd = Lapd::new(config, epoch());
+        let (mut lapd, now) = (Lapd::new(config, epoch()), epoch());
         assert_eq!(lapd.config().k, 1);
         assert!(lapd.config().t200 > Duration::ZERO);
+        // A T203 of Duration::MAX must not overflow `Instant` when the link comes up.
+        rx(
+            &mut lapd,
+            now,
+            &Frame::Ua {
+                address: peer(false),
+                poll_final: true,
+            },
+        );
+        assert_eq!(lapd.state(), State::MultipleFrameEstablished);
     }
 
     #[test]
