@@ -284,6 +284,27 @@ fn establishment_between_two_user_sides_never_succeeds() {
     assert!(a.counters().invalid.wrong_command_response > 0);
 }
 
+#[test]
+fn line_watch_renders_establishment_and_one_message() {
+    let mut pair = Pair::new(true, false);
+    pair.send(Side::User, 0);
+    pair.settle();
+    let watch: Vec<String> = pair
+        .wire
+        .iter()
+        .map(|(_, sender, frame)| format!("{sender:?} {}", frame.display(*sender)))
+        .collect();
+    assert_eq!(
+        watch,
+        [
+            "User SABMEp sapi=0 tei=0",
+            "Network UAf sapi=0 tei=0",
+            "User INFOc sapi=0 tei=0 ns=0 nr=0 i=0x080000",
+            "Network RRr sapi=0 tei=0 nr=1",
+        ]
+    );
+}
+
 // ---- data transfer ----
 
 #[test]

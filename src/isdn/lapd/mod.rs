@@ -11,6 +11,44 @@
 //! messages up as [`Event::DataIndication`], Q.931 messages down as
 //! [`Command::DataRequest`].
 //!
+//! ```
+//! use std::time::Instant;
+//!
+//! use bytes::Bytes;
+//! use dialgate::isdn::lapd::{Command, Config, Event, Lapd, Side};
+//!
+//! fn back_to_back(now: Instant) {
+//!     let mut user = Lapd::new(Config::new(Side::User), now);
+//!     let passive = Config { initiate_establishment: false, ..Config::new(Side::Network) };
+//!     let mut network = Lapd::new(passive, now);
+//!     // A Q.931 message is queued until the SABME/UA exchange completes.
+//!     let setup = Bytes::from_static(&[0x08, 0x02, 0x00, 0x01, 0x05]);
+//!     user.handle_command(now, Command::DataRequest(setup.clone()));
+//!     // A parent hands these to HDLC; here they go straight across.
+//!     loop {
+//!         let mut moved = false;
+//!         while let Some(frame) = user.poll_transmit() {
+//!             network.handle_frame(now, &frame);
+//!             moved = true;
+//!         }
+//!         while let Some(frame) = network.poll_transmit() {
+//!             user.handle_frame(now, &frame);
+//!             moved = true;
+//!         }
+//!         if !moved {
+//!             break;
+//!         }
+//!     }
+//!     assert_eq!(user.poll_event(), Some(Event::EstablishConfirm));
+//!     assert_eq!(network.poll_event(), Some(Event::EstablishIndication));
+//!     assert_eq!(network.poll_event(), Some(Event::DataIndication(setup)));
+//!     // Then wait until the earliest poll_timeout() and call handle_timeout(now).
+//!     assert!(user.poll_timeout().is_some());
+//! }
+//! # #[allow(clippy::disallowed_methods)]
+//! # fn main() { back_to_back(Instant::now()) }
+//! ```
+//!
 //! On a PRI the TEI is fixed, so the link starts in state 4 (Q.921 states 1-3 never
 //! occur):
 //!
