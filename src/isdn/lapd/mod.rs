@@ -500,6 +500,11 @@ impl Lapd {
     }
 
     /// The next frame to send, address to end of information (the HDLC layer adds FCS).
+    ///
+    /// An acknowledgement owed for received I frames is turned into an RR only when the
+    /// queue is otherwise empty. A parent that hands [`Lapd::poll_event`]'s messages to
+    /// Q.931, and Q.931's replies back as [`Command::DataRequest`], before draining
+    /// this lets the reply I frame carry the acknowledgement instead.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         if self.transmit.is_empty() {
             self.flush_acknowledgement();
