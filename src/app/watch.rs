@@ -20,6 +20,7 @@ use crossbeam_channel::{Receiver, select};
 use crate::cli::WatchArgs;
 use crate::config::{Hardware, Side, SpanDef};
 use crate::line::pcap::{self, PcapWriter};
+use crate::line::alarm::Alarm;
 use crate::line::span::{self, Span};
 use crate::line::transport::{self, PortEvent, PortOptions, PortStats};
 
@@ -183,7 +184,7 @@ impl<W: Write> Watcher<W> {
                 span::Event::DFrame(frame) => {
                     self.out.line(&format!("RX D {}", hex(&frame)));
                     if let Some(p) = self.pcap.as_mut()
-                        && let Err(e) = p.write_frame(SystemTime::now(), pcap::Direction::Received, &frame)
+                        && let Err(e) = p.write_frame(wall_clock(), pcap::Direction::Received, &frame)
                     {
                         self.out.line(&format!("capture stopped: {e}"));
                         self.pcap = None;
@@ -197,17 +198,74 @@ impl<W: Write> Watcher<W> {
     fn print_counters(&mut self, stats: &PortStats) {
         let c = self.span.counters();
         let st = self.span.status();
+        let h = &c.hdlc;
         self.out.line(&format!(
-            "{:?} | rx {} B, dropped {} B | {c}",
-            st,
+            "counters: {} | rx {} frames, tx {} | framing errors {}, CRC errors {}, far-end block errors {}, OOF {}, slips {} | HDLC good {}, bad FCS {}, aborted {}, short {}, long {}, non-octet {} | line rx {} B, dropped {} B",
+            describe_status(&st),
+            c.frames_rx,
+            c.frames_tx,
+            c.framing_bit_errors,
+            c.crc_errors,
+            c.far_end_block_errors,
+            c.oof,
+            c.slips,
+            h.good,
+            h.bad_fcs,
+            h.aborted,
+            h.too_short,
+            h.too_long,
+            h.non_octet,
             PortStats::get(&stats.rx_bytes),
             PortStats::get(&stats.rx_dropped_bytes),
         ));
     }
 }
 
+/// `up, aligned` or `down, alarms LOS red RAI`.
+fn describe_status(st: &span::Status) -> String {
+    let mut s = String::from(if st.up { "up" } else { "down" });
+    s.push_str(if st.aligned { ", aligned" } else { ", not aligned" });
+    let a = &st.alarms;
+    let active: Vec<&str> = [
+        (a.los, "LOS"),
+        (a.oof, "OOF"),
+        (a.red, "red"),
+        (a.ais, "AIS"),
+        (a.rai, "RAI"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect();
+    if !active.is_empty() {
+        let _ = write!(s, ", alarms {}", active.join(" "));
+    }
+    s
+}
+
+fn alarm_name(alarm: Alarm) -> &'static str {
+    match alarm {
+        Alarm::Los => "LOS (loss of signal)",
+        Alarm::Oof => "OOF (out of frame)",
+        Alarm::Red => "red (loss of frame)",
+        Alarm::Ais => "AIS (blue, unframed all ones)",
+        Alarm::Rai => "RAI (yellow, far end lost our signal)",
+    }
+}
+
 fn describe_event(event: &span::Event) -> String {
-    format!("{event:?}")
+    match event {
+        span::Event::FrameAlignment { aligned: true } => "frame alignment found".into(),
+        span::Event::FrameAlignment { aligned: false } => "frame alignment lost".into(),
+        span::Event::Alarm { alarm, active } => format!(
+            "alarm {} {}",
+            alarm_name(*alarm),
+            if *active { "raised" } else { "cleared" }
+        ),
+        span::Event::SpanUp => "span up".into(),
+        span::Event::SpanDown => "span down".into(),
+        span::Event::DFrame(frame) => format!("RX D {}", hex(frame)),
+    }
 }
 
 /// `00 01 7F`
@@ -258,4 +316,10 @@ fn stop_signal() -> Result<Receiver<()>, String> {
 #[expect(clippy::disallowed_methods, reason = "I/O shell: line watch drives the clock")]
 fn now() -> Instant {
     Instant::now()
+}
+
+/// Capture timestamps are wall-clock time, as Wireshark shows them.
+#[expect(clippy::disallowed_methods, reason = "I/O shell: capture timestamps")]
+fn wall_clock() -> SystemTime {
+    SystemTime::now()
 }
