@@ -1,1 +1,619 @@
-//! (being written)
+//! D-channel HDLC: flags, zero-bit insertion and the FCS-16.
+//!
+//! Contract: `spec/line-format.md` section 4 (binding); algorithms and vectors:
+//! `t1-e1-hdlc-notes.md` sections 1, 6 and 7.
+//!
+//! ```text
+//!  line bits (D timeslot values, MSB first)            frames (address..information)
+//!        │                                                     ▲
+//!        ▼                                                     │
+//!  Decoder: RX table (ones-run, byte) ─fast─▶ destuffed bits ─▶ octets ─▶ FCS check
+//!                     └─slow (flag, abort, 6+ ones)─▶ bit loop ─┘      └▶ Counters
+//!
+//!  Encoder: frame ─▶ FCS ─▶ TX table (ones-run, octet) ─▶ stuffed bits ─▶ line bytes
+//!           idle: flags, at whatever bit phase the last closing flag ended
+//! ```
+//!
+//! The wire: flags `01111110` between frames and as idle fill; octets LSB first on a bit
+//! stream whose bytes carry their bits MSB first; a 0 after every five 1s of frame content
+//! (the run carries across octets); seven 1s abort; FCS = CRC-16/X.25, low octet first.
+//! The receiver is a pure bit stream: frames may start at any bit offset and two flags may
+//! share a zero. Frames with a bad FCS, fewer than [`MIN_FRAME`] octets, more than
+//! [`MAX_FRAME`] octets (storage stops there, memory is bounded), a length that is not a
+//! whole number of octets, or an abort are discarded and counted in [`Counters`].
+//!
+//! Why hand-written: no well-kept crate does HDLC zero-bit removal on an unaligned bit
+//! stream at line-simulation speed (the simulator pushes hours of traffic through here), and
+//! a bit-serial loop manages ~16 MB/s. Both directions are table-driven, one lookup per byte,
+//! as notes section 6 ("Table-driven speedups") sketches. Receive: index (ones-run at entry,
+//! line byte) gives the destuffed bits, their count and the run at exit, or "slow" when a
+//! run of six 1s completes inside the byte (a flag, an abort or garbage); only those bytes go
+//! through the bit loop. Transmit: index (run at entry, octet) gives up to 10 stuffed bits.
+//! The FCS uses the `crc` crate's slice-by-16 table over the whole frame at once.
+
+use std::collections::VecDeque;
+
+use crc::{CRC_16_IBM_SDLC, Crc, Table};
+
+/// Fewest octets before the FCS: address (2) and a one-octet control field (SABME, UA...).
+pub const MIN_FRAME: usize = 3;
+/// Most octets before the FCS: N201 = 260 information octets plus address and control.
+pub const MAX_FRAME: usize = 264;
+/// Frames the [`Encoder`] holds before it refuses more (LAPD's window is 7; this leaves
+/// room for retransmissions without letting a stalled line grow memory without bound).
+pub const MAX_QUEUED: usize = 64;
+
+const FLAG: u8 = 0x7E;
+const FCS_LEN: usize = 2;
+/// Octets stored per frame, FCS included; one more means "too long".
+const MAX_STORED: usize = MAX_FRAME + FCS_LEN;
+/// Receive buffer: a power of two above `MAX_STORED + 1` so `& (RX_BUF - 1)` is an index the
+/// compiler can see is in bounds, which lets the fast loop store without a branch.
+const RX_BUF: usize = 512;
+
+static FCS: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_IBM_SDLC);
+
+/// The HDLC frame check sequence of `frame` (CRC-16/X.25), sent low octet first.
+pub fn fcs(frame: &[u8]) -> u16 {
+    FCS.checksum(frame)
+}
+
+// Receive table entry: bits 0-7 destuffed bits (first line bit in bit 0), bits 8-11 their
+// count, bits 12-14 the ones-run at exit; `RX_SLOW` when the byte needs the bit loop.
+const RX_SLOW: u16 = 0x8000;
+static RX: [u16; 8 * 256] = rx_table();
+
+const fn rx_table() -> [u16; 8 * 256] {
+    let mut table = [0u16; 8 * 256];
+    let mut index = 0;
+    while index < table.len() {
+        let mut ones = (index >> 8) as u32;
+        let byte = (index & 0xFF) as u32;
+        // A run of six or more at entry means the first bit decides flag or abort.
+        let mut slow = ones >= 6;
+        let (mut out, mut count) = (0u32, 0u32);
+        let mut k = 0;
+        while k < 8 && !slow {
+            if (byte >> (7 - k)) & 1 == 1 {
+                ones += 1;
+                if ones >= 6 {
+                    slow = true;
+                } else {
+                    out |= 1 << count;
+                    count += 1;
+                }
+            } else {
+                // After five 1s a 0 is the stuffed one: drop it.
+                if ones != 5 {
+                    count += 1;
+                }
+                ones = 0;
+            }
+            k += 1;
+        }
+        table[index] = if slow { RX_SLOW } else { (out | count << 8 | ones << 12) as u16 };
+        index += 1;
+    }
+    table
+}
+
+// Transmit table entry: bits 0-9 the stuffed bits in line order (first bit highest), bits
+// 16-19 their count (8..=10), bits 24-26 the ones-run at exit (0..=4).
+static TX: [u32; 8 * 256] = tx_table();
+
+const fn tx_table() -> [u32; 8 * 256] {
+    let mut table = [0u32; 8 * 256];
+    let mut index = 0;
+    while index < table.len() {
+        // Runs 5..7 never occur at entry (a 0 follows every fifth 1); treat them as 4 so
+        // every entry is still a valid encoding.
+        let mut ones = (index >> 8) as u32;
+        if ones > 4 {
+            ones = 4;
+        }
+        let octet = (index & 0xFF) as u32;
+        let (mut bits, mut count) = (0u32, 0u32);
+        let mut k = 0;
+        while k < 8 {
+            let bit = (octet >> k) & 1;
+            bits = bits << 1 | bit;
+            count += 1;
+            if bit == 1 {
+                ones += 1;
+                if ones == 5 {
+                    bits <<= 1;
+                    count += 1;
+                    ones = 0;
+                }
+            } else {
+                ones = 0;
+            }
+            k += 1;
+        }
+        table[index] = bits | count << 16 | ones << 24;
+        index += 1;
+    }
+    table
+}
+
+/// What the [`Decoder`] has delivered and discarded since it was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames handed on.
+    pub good: u64,
+    /// Frames whose FCS did not check.
+    pub bad_fcs: u64,
+    /// Frames ended by seven or more 1s (also counted once when an all-ones line begins).
+    pub aborted: u64,
+    /// Frames of fewer than [`MIN_FRAME`] octets before the FCS.
+    pub too_short: u64,
+    /// Frames of more than [`MAX_FRAME`] octets before the FCS.
+    pub too_long: u64,
+    /// Frames whose length is not a whole number of octets.
+    pub non_octet: u64,
+}
+
+/// The receive half: line bits in, checked frames out.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    /// Run of consecutive 1s, saturating at 7 (an abort in progress).
+    ones: u32,
+    /// Destuffed bits not yet a whole octet; the oldest is bit 0.
+    acc: u32,
+    /// How many bits `acc` holds (0..=7).
+    nbits: u32,
+    /// Octets stored in `buf`; `MAX_STORED + 1` means the frame overflowed.
+    len: usize,
+    /// No flag seen since start or the last abort: bits are discarded, not judged.
+    hunting: bool,
+    buf: [u8; RX_BUF],
+    counters: Counters,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    /// A receiver hunting for its first flag.
+    pub fn new() -> Self {
+        Decoder {
+            ones: 0,
+            acc: 0,
+            nbits: 0,
+            len: 0,
+            hunting: true,
+            buf: [0; RX_BUF],
+            counters: Counters::default(),
+        }
+    }
+
+    /// Feed line bits: each byte carries 8 D-channel bits, most significant first. Calls
+    /// `on_frame` with each good frame, FCS removed.
+    pub fn decode(&mut self, bits: &[u8], mut on_frame: impl FnMut(&[u8])) {
+        let mut rest = bits;
+        while !rest.is_empty() {
+            let used = self.decode_fast(rest);
+            rest = rest.get(used..).unwrap_or_default();
+            if let Some((&byte, tail)) = rest.split_first() {
+                self.decode_slow(byte, &mut on_frame);
+                rest = tail;
+            }
+        }
+    }
+
+    /// What has been delivered and discarded so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Runs the table over `bits` until a byte needs the bit loop; returns the bytes used.
+    #[inline]
+    fn decode_fast(&mut self, bits: &[u8]) -> usize {
+        // Locals, so the loop keeps its state in registers.
+        let (mut ones, mut acc, mut nbits, mut len) = (self.ones, self.acc, self.nbits, self.len);
+        let buf = &mut self.buf;
+        let mut used = 0;
+        for &byte in bits {
+            let entry = RX[((ones as usize) << 8 | usize::from(byte)) & (RX.len() - 1)];
+            if entry & RX_SLOW != 0 {
+                break;
+            }
+            let entry = u32::from(entry);
+            acc |= (entry & 0xFF) << nbits;
+            nbits += (entry >> 8) & 0xF;
+            ones = entry >> 12;
+            // Store the low octet every time and advance only when it is complete: this
+            // avoids a branch whose outcome depends on where stuffed zeros fell.
+            buf[len & (RX_BUF - 1)] = acc as u8;
+            let full = nbits >> 3;
+            acc >>= full * 8;
+            nbits &= 7;
+            len = (len + full as usize).min(MAX_STORED + 1);
+            used += 1;
+        }
+        (self.ones, self.acc, self.nbits, self.len) = (ones, acc, nbits, len);
+        used
+    }
+
+    /// The bit loop of notes section 6, for the bytes holding a flag, abort or six 1s.
+    #[inline(never)]
+    fn decode_slow(&mut self, byte: u8, on_frame: &mut impl FnMut(&[u8])) {
+        for shift in (0..8).rev() {
+            if (byte >> shift) & 1 == 1 {
+                self.ones = (self.ones + 1).min(7);
+                match self.ones {
+                    // Six 1s: a flag or an abort; the next bit decides, store nothing.
+                    6 => {}
+                    7 => self.abort(),
+                    _ => self.store(1),
+                }
+            } else {
+                match self.ones {
+                    6 => self.flag(on_frame),
+                    5 => {} // the stuffed zero
+                    _ => self.store(0),
+                }
+                self.ones = 0;
+            }
+        }
+    }
+
+    fn store(&mut self, bit: u32) {
+        self.acc |= bit << self.nbits;
+        self.nbits += 1;
+        if self.nbits == 8 {
+            if self.len < MAX_STORED {
+                self.buf[self.len] = self.acc as u8;
+                self.len += 1;
+            } else {
+                self.len = MAX_STORED + 1;
+            }
+            self.acc = 0;
+            self.nbits = 0;
+        }
+    }
+
+    fn abort(&mut self) {
+        // Hunting from here on, so an all-ones line is one abort, not one per bit.
+        if !self.hunting {
+            self.counters.aborted += 1;
+        }
+        self.hunting = true;
+    }
+
+    fn flag(&mut self, on_frame: &mut impl FnMut(&[u8])) {
+        let (len, nbits, hunting) = (self.len, self.nbits, self.hunting);
+        self.len = 0;
+        self.acc = 0;
+        self.nbits = 0;
+        self.hunting = false;
+        // The stored bits end with the flag's leading 0 and its first five 1s.
+        let stored = len * 8 + nbits as usize;
+        if hunting || stored <= 6 {
+            return; // first flag after hunting, or back-to-back flags
+        }
+        let counters = &mut self.counters;
+        if len > MAX_STORED || (len == MAX_STORED && nbits > 6) {
+            counters.too_long += 1;
+        } else if nbits != 6 {
+            counters.non_octet += 1;
+        } else if len < MIN_FRAME + FCS_LEN {
+            counters.too_short += 1;
+        } else {
+            let (frame, sent) = self.buf[..len].split_at(len - FCS_LEN);
+            if FCS.checksum(frame).to_le_bytes() == sent {
+                counters.good += 1;
+                on_frame(frame);
+            } else {
+                counters.bad_fcs += 1;
+            }
+        }
+    }
+}
+
+/// Why [`Encoder::try_push_frame`] refused a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// Outside [`MIN_FRAME`]..=[`MAX_FRAME`] octets: the far end would discard it.
+    #[error("frame of {0} octets is outside {MIN_FRAME}..={MAX_FRAME}")]
+    Length(usize),
+    /// [`MAX_QUEUED`] frames are already waiting for the line.
+    #[error("{MAX_QUEUED} frames already queued")]
+    QueueFull,
+}
+
+/// The transmit half: frames in, line bits out, flags when idle.
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    /// Encoded line bytes not yet handed out start at `head`.
+    line: Vec<u8>,
+    head: usize,
+    /// Bits of the last flag that did not fill a whole byte (0..=7). They are the flag's
+    /// last bits, so they need no storage: idle fill and the next frame continue from them.
+    phase: u32,
+    /// An opening flag has gone into the stream (idle fill counts).
+    started: bool,
+    /// Line bytes ever staged before `line[0]`, so `ends` survive compaction.
+    base: u64,
+    /// Where each queued frame ends, counted in line bytes since creation.
+    ends: VecDeque<u64>,
+    rejected: u64,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Encoder {
+    /// An idle transmitter: it sends flags until a frame is queued.
+    pub fn new() -> Self {
+        Encoder {
+            line: Vec::new(),
+            head: 0,
+            phase: 0,
+            started: false,
+            base: 0,
+            ends: VecDeque::new(),
+            rejected: 0,
+        }
+    }
+
+    /// Queue a frame (address..information); the FCS is added. A frame
+    /// [`try_push_frame`](Self::try_push_frame) refuses is dropped and counted in
+    /// [`rejected`](Self::rejected).
+    pub fn push_frame(&mut self, frame: &[u8]) {
+        if self.try_push_frame(frame).is_err() {
+            self.rejected += 1;
+        }
+    }
+
+    /// Queue a frame (address..information), or say why not.
+    pub fn try_push_frame(&mut self, frame: &[u8]) -> Result<(), PushError> {
+        if !(MIN_FRAME..=MAX_FRAME).contains(&frame.len()) {
+            return Err(PushError::Length(frame.len()));
+        }
+        let sent = self.base + self.head as u64;
+        while self.ends.front().is_some_and(|&end| end <= sent) {
+            self.ends.pop_front();
+        }
+        if self.ends.len() >= MAX_QUEUED {
+            return Err(PushError::QueueFull);
+        }
+        self.compact();
+        if !self.started {
+            self.line.push(FLAG);
+            self.started = true;
+        }
+        self.phase = encode_stuffed(frame, self.phase, &mut self.line);
+        self.ends.push_back(self.base + self.line.len() as u64);
+        Ok(())
+    }
+
+    /// Fill `out` with line bits (each byte 8 bits MSB first): queued frames, flags when
+    /// idle.
+    pub fn fill(&mut self, out: &mut [u8]) {
+        let staged = self.line.get(self.head..).unwrap_or_default();
+        let n = staged.len().min(out.len());
+        let (now, idle) = out.split_at_mut(n);
+        now.copy_from_slice(&staged[..n]);
+        self.head += n;
+        if !idle.is_empty() {
+            // Flags repeat every 8 bits, so idle fill at a fixed phase is one constant byte.
+            idle.fill(((u16::from_be_bytes([FLAG, FLAG]) >> self.phase) & 0xFF) as u8);
+            self.started = true;
+        }
+    }
+
+    /// True when every queued frame has been handed out (only flags follow).
+    pub fn is_idle(&self) -> bool {
+        self.head >= self.line.len()
+    }
+
+    /// Line bytes queued before idle fill starts.
+    pub fn queued_bytes(&self) -> usize {
+        self.line.len().saturating_sub(self.head)
+    }
+
+    /// Frames [`push_frame`](Self::push_frame) has dropped (bad length or full queue).
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    /// Drops line bytes already handed out, so `line` stays bounded under steady traffic.
+    fn compact(&mut self) {
+        if self.head == self.line.len() || self.head > self.line.len() / 2 {
+            self.base += self.head as u64;
+            self.line.drain(..self.head.min(self.line.len()));
+            self.head = 0;
+        }
+    }
+}
+
+/// Appends `frame`, its FCS and a closing flag, bit-stuffed, to `line`. The stream so far
+/// ends with a flag of which `phase` bits are still pending (not yet in a whole byte);
+/// returns the pending bits of the new closing flag.
+fn encode_stuffed(frame: &[u8], phase: u32, line: &mut Vec<u8>) -> u32 {
+    let fcs = FCS.checksum(frame).to_le_bytes();
+    // Worst case 10 bits per octet, plus the flag and the pending bits.
+    line.reserve((frame.len() + FCS_LEN) * 10 / 8 + 4);
+    // Line order in `acc`: the oldest of `nacc` bits is the most significant.
+    let mut acc = u64::from(FLAG) & ((1 << phase) - 1);
+    let mut nacc = phase;
+    // The flag ends with a 0, so the run starts at 0.
+    let mut ones = 0u32;
+    for &octet in frame.iter().chain(&fcs) {
+        let entry = TX[((ones as usize) << 8 | usize::from(octet)) & (TX.len() - 1)];
+        let count = (entry >> 16) & 0xF;
+        acc = acc << count | u64::from(entry & 0x3FF);
+        nacc += count;
+        ones = entry >> 24;
+        if nacc >= 32 {
+            nacc -= 32;
+            line.extend_from_slice(&((acc >> nacc) as u32).to_be_bytes());
+        }
+    }
+    acc = acc << 8 | u64::from(FLAG);
+    nacc += 8;
+    while nacc >= 8 {
+        nacc -= 8;
+        line.push((acc >> nacc) as u8);
+    }
+    nacc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames the decoder delivers for `bits`, and its counters.
+    fn decode_all(bits: &[u8]) -> (Vec<Vec<u8>>, Counters) {
+        let mut decoder = Decoder::new();
+        let mut frames = Vec::new();
+        decoder.decode(bits, |f| frames.push(f.to_vec()));
+        (frames, *decoder.counters())
+    }
+
+    /// The line bytes a fresh encoder sends for `frames` then `idle` bytes of flags.
+    fn encode_all(frames: &[&[u8]], idle: usize) -> Vec<u8> {
+        let mut encoder = Encoder::new();
+        for f in frames {
+            encoder.push_frame(f);
+        }
+        let mut out = vec![0; encoder.queued_bytes() + idle];
+        encoder.fill(&mut out);
+        out
+    }
+
+    const SABME: &[u8] = &[0x00, 0x01, 0x7F];
+    const UA: &[u8] = &[0x00, 0x01, 0x73];
+    const RR: &[u8] = &[0x00, 0x01, 0x01, 0x02];
+
+    #[test]
+    fn fcs_check_string_gives_906e() {
+        assert_eq!(fcs(b"123456789"), 0x906E);
+    }
+
+    #[test]
+    fn fcs_sabme_gives_5464() {
+        assert_eq!(fcs(SABME).to_le_bytes(), [0x64, 0x54]);
+    }
+
+    #[test]
+    fn rx_table_byte_with_flag_is_slow() {
+        assert_eq!(RX[0x7E], RX_SLOW);
+        assert_eq!(RX[5 << 8 | 0x80], RX_SLOW, "run 5 then a 1 is six 1s");
+        assert_eq!(RX[6 << 8], RX_SLOW, "run 6 at entry decides flag or abort");
+    }
+
+    #[test]
+    fn rx_table_stuffed_zero_is_dropped() {
+        // Run 5 at entry, then 0 (stuffed) and 1010101: seven bits survive.
+        let entry = u32::from(RX[5 << 8 | 0x55]);
+        assert_eq!((entry >> 8) & 0xF, 7);
+        assert_eq!(entry & 0x7F, 0b1010101);
+        assert_eq!(entry >> 12, 1);
+    }
+
+    #[test]
+    fn tx_table_octet_ff_gets_one_stuffed_zero() {
+        let entry = TX[0xFF];
+        assert_eq!((entry >> 16) & 0xF, 9);
+        assert_eq!(entry & 0x3FF, 0b1_1111_0111);
+        assert_eq!(entry >> 24, 3);
+    }
+
+    #[test]
+    fn idle_encoder_fill_sends_flags() {
+        let mut encoder = Encoder::new();
+        let mut out = [0; 4];
+        encoder.fill(&mut out);
+        assert_eq!(out, [0x7E; 4]);
+        assert!(encoder.is_idle());
+    }
+
+    #[test]
+    fn idle_encoder_sabme_gives_worked_example() {
+        assert_eq!(
+            encode_all(&[SABME], 2),
+            [0x7E, 0x00, 0x80, 0xFB, 0x13, 0x15, 0x3F, 0x3F, 0x3F]
+        );
+    }
+
+    #[test]
+    fn idle_encoder_ua_gives_worked_example() {
+        assert_eq!(encode_all(&[UA], 1), [0x7E, 0x00, 0x80, 0xCE, 0x10, 0x79, 0x7E, 0x7E]);
+    }
+
+    #[test]
+    fn idle_encoder_rr_gives_worked_example() {
+        assert_eq!(encode_all(&[RR], 0), [0x7E, 0x00, 0x80, 0x80, 0x40, 0x13, 0x39, 0x7E]);
+    }
+
+    #[test]
+    fn idle_encoder_short_frame_is_rejected_and_counted() {
+        let mut encoder = Encoder::new();
+        assert_eq!(encoder.try_push_frame(&[0x00, 0x01]), Err(PushError::Length(2)));
+        encoder.push_frame(&[0u8; MAX_FRAME + 1]);
+        assert_eq!(encoder.rejected(), 1);
+        assert!(encoder.is_idle());
+    }
+
+    #[test]
+    fn full_encoder_push_is_refused_until_line_drains() {
+        let mut encoder = Encoder::new();
+        for _ in 0..MAX_QUEUED {
+            encoder.try_push_frame(SABME).unwrap();
+        }
+        assert_eq!(encoder.try_push_frame(SABME), Err(PushError::QueueFull));
+        let mut out = vec![0; encoder.queued_bytes()];
+        encoder.fill(&mut out);
+        assert!(encoder.is_idle());
+        assert_eq!(encoder.try_push_frame(SABME), Ok(()));
+    }
+
+    #[test]
+    fn hunting_decoder_sabme_worked_example_gives_frame() {
+        let (frames, counters) = decode_all(&[0x7E, 0x00, 0x80, 0xFB, 0x13, 0x15, 0x3F, 0x3F]);
+        assert_eq!(frames, [SABME]);
+        assert_eq!(counters, Counters { good: 1, ..Counters::default() });
+    }
+
+    #[test]
+    fn hunting_decoder_idle_flags_count_nothing() {
+        // Flags sharing their zeros (period 7), then aligned flags, then one bit out of step.
+        let bits = [0x7E, 0xFD, 0xFB, 0xF7, 0xEF, 0xDF, 0xBF, 0x7E, 0x7E, 0x3F, 0x3F];
+        let (frames, counters) = decode_all(&bits);
+        assert!(frames.is_empty());
+        assert_eq!(counters, Counters::default());
+    }
+
+    #[test]
+    fn hunting_decoder_all_ones_counts_nothing() {
+        let (_, counters) = decode_all(&[0xFF; 16]);
+        assert_eq!(counters, Counters::default());
+    }
+
+    #[test]
+    fn open_decoder_all_ones_counts_one_abort() {
+        let (_, counters) = decode_all(&[0x7E, 0x00, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(counters, Counters { aborted: 1, ..Counters::default() });
+    }
+
+    #[test]
+    fn open_decoder_two_octets_between_flags_is_too_short() {
+        // 7E, then octets 01 02 (LSB first: 80 40), then 7E.
+        let (_, counters) = decode_all(&[0x7E, 0x80, 0x40, 0x7E]);
+        assert_eq!(counters, Counters { too_short: 1, ..Counters::default() });
+    }
+
+    #[test]
+    fn open_decoder_flipped_bit_counts_bad_fcs() {
+        let (_, counters) = decode_all(&[0x7E, 0x00, 0x80, 0xCE, 0x11, 0x79, 0x7E]);
+        assert_eq!(counters, Counters { bad_fcs: 1, ..Counters::default() });
+    }
+}
