@@ -585,11 +585,13 @@ mod tests {
 
     #[test]
     fn hunting_decoder_idle_flags_count_nothing() {
-        // Flags sharing their zeros (period 7), then aligned flags, then one bit out of step.
-        let bits = [0x7E, 0xFD, 0xFB, 0xF7, 0xEF, 0xDF, 0xBF, 0x7E, 0x7E, 0x3F, 0x3F];
+        // Nine flags sharing their zeros (period 7), then aligned flags.
+        let bits = [0x7E, 0xFD, 0xFB, 0xF7, 0xEF, 0xDF, 0xBF, 0x7E, 0x7E, 0x7E];
         let (frames, counters) = decode_all(&bits);
         assert!(frames.is_empty());
         assert_eq!(counters, Counters::default());
+        // Flags one bit out of step with the bytes.
+        assert_eq!(decode_all(&[0x3F; 5]).1, Counters::default());
     }
 
     #[test]
@@ -602,6 +604,13 @@ mod tests {
     fn open_decoder_all_ones_counts_one_abort() {
         let (_, counters) = decode_all(&[0x7E, 0x00, 0xFF, 0xFF, 0xFF]);
         assert_eq!(counters, Counters { aborted: 1, ..Counters::default() });
+    }
+
+    #[test]
+    fn open_decoder_one_stray_bit_between_flags_is_non_octet() {
+        // 7E then 3F puts a single 0 between two flags.
+        let (_, counters) = decode_all(&[0x7E, 0x3F, 0x3F]);
+        assert_eq!(counters, Counters { non_octet: 1, ..Counters::default() });
     }
 
     #[test]
