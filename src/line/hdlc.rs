@@ -91,7 +91,11 @@ const fn rx_table() -> [u16; 8 * 256] {
             }
             k += 1;
         }
-        table[index] = if slow { RX_SLOW } else { (out | count << 8 | ones << 12) as u16 };
+        table[index] = if slow {
+            RX_SLOW
+        } else {
+            (out | count << 8 | ones << 12) as u16
+        };
         index += 1;
     }
     table
@@ -214,12 +218,19 @@ impl Decoder {
     #[inline]
     fn decode_fast(&mut self, bits: &[u8]) -> usize {
         // A local copy, so the loops keep the state in registers.
-        let mut fast = Fast { ones: self.ones, acc: self.acc, nbits: self.nbits, len: self.len };
+        let mut fast = Fast {
+            ones: self.ones,
+            acc: self.acc,
+            nbits: self.nbits,
+            len: self.len,
+        };
         let buf = &mut self.buf;
         let mut used = 0;
         'bytes: loop {
             while let Some(word) = bits.get(used..used + 8) {
-                let Ok(word) = <[u8; 8]>::try_from(word) else { break };
+                let Ok(word) = <[u8; 8]>::try_from(word) else {
+                    break;
+                };
                 if !fast.word(buf, u64::from_be_bytes(word)) {
                     break;
                 }
@@ -391,7 +402,10 @@ impl Fast {
 fn remove_lowest(bits: u64, marks: u64) -> (u64, u64) {
     let lowest = marks & marks.wrapping_neg();
     let below = lowest.wrapping_sub(1);
-    ((bits & below) | ((bits >> 1) & !below), (marks ^ lowest) >> 1)
+    (
+        (bits & below) | ((bits >> 1) & !below),
+        (marks ^ lowest) >> 1,
+    )
 }
 
 /// Why [`Encoder::try_push_frame`] refused a frame.
@@ -627,18 +641,27 @@ mod tests {
 
     #[test]
     fn idle_encoder_ua_gives_worked_example() {
-        assert_eq!(encode_all(&[UA], 1), [0x7E, 0x00, 0x80, 0xCE, 0x10, 0x79, 0x7E, 0x7E]);
+        assert_eq!(
+            encode_all(&[UA], 1),
+            [0x7E, 0x00, 0x80, 0xCE, 0x10, 0x79, 0x7E, 0x7E]
+        );
     }
 
     #[test]
     fn idle_encoder_rr_gives_worked_example() {
-        assert_eq!(encode_all(&[RR], 0), [0x7E, 0x00, 0x80, 0x80, 0x40, 0x13, 0x39, 0x7E]);
+        assert_eq!(
+            encode_all(&[RR], 0),
+            [0x7E, 0x00, 0x80, 0x80, 0x40, 0x13, 0x39, 0x7E]
+        );
     }
 
     #[test]
     fn idle_encoder_short_frame_is_rejected_and_counted() {
         let mut encoder = Encoder::new();
-        assert_eq!(encoder.try_push_frame(&[0x00, 0x01]), Err(PushError::Length(2)));
+        assert_eq!(
+            encoder.try_push_frame(&[0x00, 0x01]),
+            Err(PushError::Length(2))
+        );
         encoder.push_frame(&[0u8; MAX_FRAME + 1]);
         assert_eq!(encoder.rejected(), 1);
         assert!(encoder.is_idle());
@@ -661,7 +684,13 @@ mod tests {
     fn hunting_decoder_sabme_worked_example_gives_frame() {
         let (frames, counters) = decode_all(&[0x7E, 0x00, 0x80, 0xFB, 0x13, 0x15, 0x3F, 0x3F]);
         assert_eq!(frames, [SABME]);
-        assert_eq!(counters, Counters { good: 1, ..Counters::default() });
+        assert_eq!(
+            counters,
+            Counters {
+                good: 1,
+                ..Counters::default()
+            }
+        );
     }
 
     #[test]
@@ -684,26 +713,50 @@ mod tests {
     #[test]
     fn open_decoder_all_ones_counts_one_abort() {
         let (_, counters) = decode_all(&[0x7E, 0x00, 0xFF, 0xFF, 0xFF]);
-        assert_eq!(counters, Counters { aborted: 1, ..Counters::default() });
+        assert_eq!(
+            counters,
+            Counters {
+                aborted: 1,
+                ..Counters::default()
+            }
+        );
     }
 
     #[test]
     fn open_decoder_one_stray_bit_between_flags_is_non_octet() {
         // 7E then 3F puts a single 0 between two flags.
         let (_, counters) = decode_all(&[0x7E, 0x3F, 0x3F]);
-        assert_eq!(counters, Counters { non_octet: 1, ..Counters::default() });
+        assert_eq!(
+            counters,
+            Counters {
+                non_octet: 1,
+                ..Counters::default()
+            }
+        );
     }
 
     #[test]
     fn open_decoder_two_octets_between_flags_is_too_short() {
         // 7E, then octets 01 02 (LSB first: 80 40), then 7E.
         let (_, counters) = decode_all(&[0x7E, 0x80, 0x40, 0x7E]);
-        assert_eq!(counters, Counters { too_short: 1, ..Counters::default() });
+        assert_eq!(
+            counters,
+            Counters {
+                too_short: 1,
+                ..Counters::default()
+            }
+        );
     }
 
     #[test]
     fn open_decoder_flipped_bit_counts_bad_fcs() {
         let (_, counters) = decode_all(&[0x7E, 0x00, 0x80, 0xCE, 0x11, 0x79, 0x7E]);
-        assert_eq!(counters, Counters { bad_fcs: 1, ..Counters::default() });
+        assert_eq!(
+            counters,
+            Counters {
+                bad_fcs: 1,
+                ..Counters::default()
+            }
+        );
     }
 }
