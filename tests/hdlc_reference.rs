@@ -73,7 +73,7 @@ impl ReferenceLine {
     fn bytes(&self) -> Vec<u8> {
         let mut bits = self.bits.clone();
         let mut k = 0;
-        while bits.len() % 8 != 0 {
+        while !bits.len().is_multiple_of(8) {
             bits.push(FLAG[k]);
             k += 1;
         }
@@ -156,7 +156,7 @@ impl ReferenceDecoder {
         let c = &mut self.counters;
         if bits.len() > (MAX_FRAME + 2) * 8 {
             c.too_long += 1;
-        } else if bits.len() % 8 != 0 {
+        } else if !bits.len().is_multiple_of(8) {
             c.non_octet += 1;
         } else if bits.len() / 8 < MIN_FRAME + 2 {
             c.too_short += 1;
