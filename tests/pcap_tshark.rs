@@ -44,8 +44,9 @@ fn exchange() -> Vec<(bool, Vec<u8>)> {
 }
 
 fn write_capture(path: &Path, side: Side) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = PcapWriter::new(std::io::BufWriter::new(file), side).unwrap();
+    let file = std::fs::File::create(path).expect("create the capture file");
+    let mut writer =
+        PcapWriter::new(std::io::BufWriter::new(file), side).expect("write the capture header");
     let start = UNIX_EPOCH + Duration::from_secs(1_796_112_000);
     for (n, (by_user, frame)) in exchange().into_iter().enumerate() {
         let sent = by_user == (side == Side::User);
@@ -55,19 +56,24 @@ fn write_capture(path: &Path, side: Side) {
             Direction::Received
         };
         let at = start + Duration::from_millis(20 * n as u64);
-        writer.write_frame(at, direction, &frame).unwrap();
+        writer
+            .write_frame(at, direction, &frame)
+            .expect("write a frame");
     }
-    writer.flush().unwrap();
+    writer.flush().expect("flush the capture");
 }
 
 fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark").args(args).output().unwrap();
+    let out = Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("run tshark");
     assert!(
         out.status.success(),
         "tshark {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(out.stdout).expect("tshark prints UTF-8")
 }
 
 fn tshark_installed() -> bool {
