@@ -529,36 +529,124 @@ impl Encoder {
     }
 }
 
+/// Line bytes one stuffed frame can take: 10 bits per octet at worst, the closing flag,
+/// and room for the 8-byte stores that always write past the end.
+const STUFFED_MAX: usize = (MAX_FRAME + FCS_LEN) * 10 / 8 + 2 + 8;
+
 /// Appends `frame`, its FCS and a closing flag, bit-stuffed, to `line`. The stream so far
 /// ends with a flag of which `phase` bits are still pending (not yet in a whole byte);
 /// returns the pending bits of the new closing flag.
 fn encode_stuffed(frame: &[u8], phase: u32, line: &mut Vec<u8>) -> u32 {
-    let fcs = FCS.checksum(frame).to_le_bytes();
-    // Worst case 10 bits per octet, plus the flag and the pending bits.
-    line.reserve((frame.len() + FCS_LEN) * 10 / 8 + 4);
-    // Line order in `acc`: the oldest of `nacc` bits is the most significant.
-    let mut acc = u64::from(FLAG) & ((1 << phase) - 1);
-    let mut nacc = phase;
+    // Frame and FCS in one buffer, with slack so eight octets can always be loaded.
+    let mut octets = [0u8; MAX_FRAME + FCS_LEN + 8];
+    let n = frame.len().min(MAX_FRAME);
+    octets[..n].copy_from_slice(&frame[..n]);
+    octets[n..n + FCS_LEN].copy_from_slice(&FCS.checksum(&frame[..n]).to_le_bytes());
+    let octets = &octets[..n + FCS_LEN + 8];
+    let count = n + FCS_LEN;
+
+    let mut out = Stuffed {
+        bytes: [0; STUFFED_MAX],
+        len: 0,
+        top: 0,
+        bits: phase,
+    };
+    // The pending bits are the flag's last `phase` bits.
+    out.top = u64::from(FLAG) << 56 << (8 - phase);
     // The flag ends with a 0, so the run starts at 0.
     let mut ones = 0u32;
-    for &octet in frame.iter().chain(&fcs) {
-        let entry = TX[((ones as usize) << 8 | usize::from(octet)) & (TX.len() - 1)];
-        let count = (entry >> 16) & 0xF;
-        acc = acc << count | u64::from(entry & 0x3FF);
-        nacc += count;
-        ones = entry >> 24;
-        if nacc >= 32 {
-            nacc -= 32;
-            line.extend_from_slice(&((acc >> nacc) as u32).to_be_bytes());
+    let mut i = 0;
+    while i < count {
+        if i + 6 <= count
+            && let Some(word) = octets
+                .get(i..i + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            && let Some((bits, len, exit)) = stuff_six(ones, u64::from_le_bytes(word))
+        {
+            out.push(bits, len);
+            ones = exit;
+            i += 6;
+            continue;
         }
+        let octet = octets[i];
+        let entry = TX[((ones as usize) << 8 | usize::from(octet)) & (TX.len() - 1)];
+        let len = (entry >> 16) & 0xF;
+        out.push(u64::from(entry & 0x3FF) << (64 - len), len);
+        ones = entry >> 24;
+        i += 1;
     }
-    acc = acc << 8 | u64::from(FLAG);
-    nacc += 8;
-    while nacc >= 8 {
-        nacc -= 8;
-        line.push((acc >> nacc) as u8);
+    out.push(u64::from(FLAG) << 56, 8);
+    line.extend_from_slice(&out.bytes[..out.len]);
+    out.bits
+}
+
+/// Stuffed line bits being packed into bytes, first bit most significant.
+struct Stuffed {
+    bytes: [u8; STUFFED_MAX],
+    len: usize,
+    /// Bits not yet in a whole byte, left-aligned.
+    top: u64,
+    bits: u32,
+}
+
+impl Stuffed {
+    /// Appends the `count` (at most 56) left-aligned bits of `bits`; stores whole bytes.
+    #[inline(always)]
+    fn push(&mut self, bits: u64, count: u32) {
+        self.top |= bits >> self.bits;
+        self.bits += count;
+        // Store eight bytes every time and advance by the whole ones: no branch.
+        let at = self.len.min(STUFFED_MAX - 8);
+        if let Some(slot) = self.bytes.get_mut(at..at + 8) {
+            slot.copy_from_slice(&self.top.to_be_bytes());
+        }
+        let full = self.bits / 8;
+        self.len += full as usize;
+        self.top <<= full * 8; // at most 56: `bits` stays below 64
+        self.bits %= 8;
     }
-    nacc
+}
+
+/// Stuffs six octets (the low 48 bits of `octets`, first octet lowest) sent after a run
+/// of `ones` 1s. Returns the stuffed bits left-aligned in line order, their count and the
+/// run at exit, or `None` for the rare run of ten or more 1s (two zeros in one run): the
+/// table handles those octets. Six octets, because with at most eight zeros inserted
+/// (one per six bits) and seven bits pending the result still fits in 64 bits.
+#[inline(always)]
+fn stuff_six(ones: u32, octets: u64) -> Option<(u64, u32, u32)> {
+    // Bit i of `line` is the i-th line bit before stuffing: bits 0-7 stand for the bits
+    // already sent (a 0, then `ones` 1s), bits 8-55 the six octets.
+    let before = ((1u64 << ones) - 1) << (8 - ones);
+    let line = (octets & 0xFFFF_FFFF_FFFF) << 8 | before;
+    // Bit i of `run5`: line bits i-4..=i are all 1.
+    let run5 = line & line << 1 & line << 2 & line << 3 & line << 4;
+    if run5 & run5 << 5 != 0 {
+        return None;
+    }
+    // A 0 goes after the bit where each run first reaches five (runs are now below ten).
+    let mut marks = (run5 & !(run5 << 1)) >> 8;
+    let (mut bits, mut count) = (line >> 8, 48);
+    for _ in 0..2 {
+        count += u32::from(marks != 0);
+        (bits, marks) = insert_zero_after_lowest(bits, marks);
+    }
+    while marks != 0 {
+        count += 1;
+        (bits, marks) = insert_zero_after_lowest(bits, marks);
+    }
+    // The run at exit: the 1s at the end, less five if a 0 went in after the fifth.
+    let tail = (line << 8).leading_ones();
+    let exit = if tail >= 5 { tail - 5 } else { tail };
+    Some((bits.reverse_bits(), count, exit))
+}
+
+/// Inserts a 0 after the bit at the lowest position set in `marks` (nothing if `marks` is
+/// 0): the bits above it move up one, and so do the remaining marks.
+#[inline(always)]
+fn insert_zero_after_lowest(bits: u64, marks: u64) -> (u64, u64) {
+    let lowest = marks & marks.wrapping_neg();
+    let keep = (lowest << 1).wrapping_sub(1);
+    ((bits & keep) | ((bits & !keep) << 1), (marks ^ lowest) << 1)
 }
 
 #[cfg(test)]
