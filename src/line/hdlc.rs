@@ -351,7 +351,8 @@ impl Fast {
         // 0-7 the byte before, 8-63 the seven new bytes.
         let line = (before << 56 | word >> 8).reverse_bits();
         // Bit i of `five`: the five line bits before bit i are all 1.
-        let five = line << 1 & line << 2 & line << 3 & line << 4 & line << 5;
+        let two = line & line << 1;
+        let five = (two & two << 2 & line << 4) << 1;
         if (line & five) >> 8 != 0 {
             return false;
         }
@@ -567,15 +568,15 @@ fn encode_stuffed(frame: &[u8], phase: u32, line: &mut Vec<u8>) -> u32 {
     let mut ones = 0u32;
     let mut i = 0;
     while i < count {
-        if i + 6 <= count
-            && let Some(word) = octets
-                .get(i..i + 8)
-                .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            && let Some((bits, len, exit)) = stuff_six(ones, u64::from_le_bytes(word))
+        let n = (count - i).min(6) as u32;
+        if let Some(word) = octets
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            && let Some((bits, len, exit)) = stuff_six(ones, u64::from_le_bytes(word), n)
         {
             out.push(bits, len);
             ones = exit;
-            i += 6;
+            i += n as usize;
             continue;
         }
         let octet = octets[i];
@@ -617,25 +618,26 @@ impl Stuffed {
     }
 }
 
-/// Stuffs six octets (the low 48 bits of `octets`, first octet lowest) sent after a run
+/// Stuffs the first `n` (1..=6) octets of `octets` (first octet lowest) sent after a run
 /// of `ones` 1s. Returns the stuffed bits left-aligned in line order, their count and the
 /// run at exit, or `None` for the rare run of ten or more 1s (two zeros in one run): the
 /// table handles those octets. Six octets, because with at most eight zeros inserted
 /// (one per six bits) and seven bits pending the result still fits in 64 bits.
 #[inline(always)]
-fn stuff_six(ones: u32, octets: u64) -> Option<(u64, u32, u32)> {
+fn stuff_six(ones: u32, octets: u64, n: u32) -> Option<(u64, u32, u32)> {
     // Bit i of `line` is the i-th line bit before stuffing: bits 0-7 stand for the bits
-    // already sent (a 0, then `ones` 1s), bits 8-55 the six octets.
+    // already sent (a 0, then `ones` 1s), bits 8.. the octets.
     let before = ((1u64 << ones) - 1) << (8 - ones);
-    let line = (octets & 0xFFFF_FFFF_FFFF) << 8 | before;
+    let line = (octets & ((1u64 << (8 * n)) - 1)) << 8 | before;
     // Bit i of `run5`: line bits i-4..=i are all 1.
-    let run5 = line & line << 1 & line << 2 & line << 3 & line << 4;
+    let two = line & line << 1;
+    let run5 = two & two << 2 & line << 4;
     if run5 & run5 << 5 != 0 {
         return None;
     }
     // A 0 goes after the bit where each run first reaches five (runs are now below ten).
     let mut marks = (run5 & !(run5 << 1)) >> 8;
-    let (mut bits, mut count) = (line >> 8, 48);
+    let (mut bits, mut count) = (line >> 8, 8 * n);
     for _ in 0..2 {
         count += u32::from(marks != 0);
         (bits, marks) = insert_zero_after_lowest(bits, marks);
@@ -645,7 +647,7 @@ fn stuff_six(ones: u32, octets: u64) -> Option<(u64, u32, u32)> {
         (bits, marks) = insert_zero_after_lowest(bits, marks);
     }
     // The run at exit: the 1s at the end, less five if a 0 went in after the fifth.
-    let tail = (line << 8).leading_ones();
+    let tail = (line << (56 - 8 * n)).leading_ones();
     let exit = if tail >= 5 { tail - 5 } else { tail };
     Some((bits.reverse_bits(), count, exit))
 }
@@ -733,14 +735,19 @@ mod tests {
         assert!(!fast.word(&mut buf, u64::from_be_bytes([0, 0, 0x7E, 0, 0, 0, 0, 0])));
         assert_eq!(fast.len, 0);
         // Octets FF FF: sixteen 1s, two stuffed zeros in one run.
-        assert_eq!(stuff_six(0, 0xFFFF), None);
+        assert_eq!(stuff_six(0, 0xFFFF, 6), None);
     }
 
     #[test]
     fn word_helpers_stuff_and_unstuff_one_run_of_five() {
         // Octet 1F then zeros: five 1s, a 0 after them, 48 + 1 bits.
-        let (bits, count, exit) = stuff_six(0, 0x1F).unwrap();
+        let (bits, count, exit) = stuff_six(0, 0x1F, 6).unwrap();
         assert_eq!((bits >> 56, count, exit), (0b1111_1000, 49, 0));
+        // Only the first octet of F0 0F: its four 1s at the end are the run at exit.
+        assert_eq!(
+            stuff_six(0, 0x0FF0, 1).map(|(_, c, e)| (c, e)),
+            Some((8, 4))
+        );
         // And back: line bytes F8 00 .. (the stuffed 0 is the sixth bit) give 1F 00 ...
         let mut fast = Fast {
             ones: 0,
