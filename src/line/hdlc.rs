@@ -548,59 +548,70 @@ const STUFFED_MAX: usize = (MAX_FRAME + FCS_LEN) * 10 / 8 + 2 + 8;
 /// ends with a flag of which `phase` bits are still pending (not yet in a whole byte);
 /// returns the pending bits of the new closing flag.
 fn encode_stuffed(frame: &[u8], phase: u32, line: &mut Vec<u8>) -> u32 {
-    // Frame and FCS in one buffer, with slack so eight octets can always be loaded.
-    let mut octets = [0u8; MAX_FRAME + FCS_LEN + 8];
-    let n = frame.len().min(MAX_FRAME);
-    octets[..n].copy_from_slice(&frame[..n]);
-    octets[n..n + FCS_LEN].copy_from_slice(&FCS.checksum(&frame[..n]).to_le_bytes());
-    let octets = &octets[..n + FCS_LEN + 8];
-    let count = n + FCS_LEN;
-
+    let frame = &frame[..frame.len().min(MAX_FRAME)];
+    // Stuff straight into `line`, then cut it back to the bytes written.
+    let start = line.len();
+    line.resize(start + STUFFED_MAX, 0);
     let mut out = Stuffed {
-        bytes: [0; STUFFED_MAX],
+        bytes: &mut line[start..],
         len: 0,
-        top: 0,
+        // The pending bits are the flag's last `phase` bits.
+        top: u64::from(FLAG) << 56 << (8 - phase),
         bits: phase,
     };
-    // The pending bits are the flag's last `phase` bits.
-    out.top = u64::from(FLAG) << 56 << (8 - phase);
-    // The flag ends with a 0, so the run starts at 0.
-    let mut ones = 0u32;
-    let mut i = 0;
-    while i < count {
-        let n = (count - i).min(6) as u32;
-        if let Some(word) = octets
-            .get(i..i + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            && let Some((bits, len, exit)) = stuff_six(ones, u64::from_le_bytes(word), n)
-        {
-            out.push(bits, len);
-            ones = exit;
-            i += n as usize;
-            continue;
-        }
-        let octet = octets[i];
-        let entry = TX[((ones as usize) << 8 | usize::from(octet)) & (TX.len() - 1)];
-        let len = (entry >> 16) & 0xF;
-        out.push(u64::from(entry & 0x3FF) << (64 - len), len);
-        ones = entry >> 24;
-        i += 1;
-    }
+    // The flag ends with a 0, so the run starts at 0. Words are loaded eight octets at a
+    // time, so the last few octets and the FCS go through a small padded copy.
+    let done = out.octets(0, frame, frame.len().saturating_sub(7));
+    let mut tail = [0u8; 7 + FCS_LEN + 8];
+    let rest = &frame[done.1..];
+    tail[..rest.len()].copy_from_slice(rest);
+    tail[rest.len()..rest.len() + FCS_LEN].copy_from_slice(&FCS.checksum(frame).to_le_bytes());
+    out.octets(done.0, &tail, rest.len() + FCS_LEN);
     out.push(u64::from(FLAG) << 56, 8);
-    line.extend_from_slice(&out.bytes[..out.len]);
-    out.bits
+    let (len, bits) = (out.len, out.bits);
+    line.truncate(start + len);
+    bits
 }
 
 /// Stuffed line bits being packed into bytes, first bit most significant.
-struct Stuffed {
-    bytes: [u8; STUFFED_MAX],
+struct Stuffed<'a> {
+    /// At least [`STUFFED_MAX`] bytes.
+    bytes: &'a mut [u8],
     len: usize,
     /// Bits not yet in a whole byte, left-aligned.
     top: u64,
     bits: u32,
 }
 
-impl Stuffed {
+impl Stuffed<'_> {
+    /// Stuffs `octets[..count]` after a run of `ones` 1s, six at a time while eight can be
+    /// loaded; returns the run at exit and how many octets it took.
+    #[inline(always)]
+    fn octets(&mut self, mut ones: u32, octets: &[u8], count: usize) -> (u32, usize) {
+        let mut i = 0;
+        while i < count {
+            let Some(word) = octets
+                .get(i..i + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            else {
+                break;
+            };
+            let n = (count - i).min(6) as u32;
+            if let Some((bits, len, exit)) = stuff_six(ones, u64::from_le_bytes(word), n) {
+                self.push(bits, len);
+                ones = exit;
+                i += n as usize;
+            } else {
+                let entry = TX[((ones as usize) << 8 | usize::from(word[0])) & (TX.len() - 1)];
+                let len = (entry >> 16) & 0xF;
+                self.push(u64::from(entry & 0x3FF) << (64 - len), len);
+                ones = entry >> 24;
+                i += 1;
+            }
+        }
+        (ones, i)
+    }
+
     /// Appends the `count` (at most 56) left-aligned bits of `bits`; stores whole bytes.
     #[inline(always)]
     fn push(&mut self, bits: u64, count: u32) {
