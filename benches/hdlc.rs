@@ -10,7 +10,7 @@
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
-use dialgate::line::hdlc::{Decoder, Encoder, MAX_FRAME, MAX_QUEUED, MIN_FRAME};
+use dialgate::line::hdlc::{Decoder, Encoder, MAX_FRAME, MAX_QUEUED, MIN_FRAME, fcs};
 
 /// Random frames totalling about `bytes` octets, from a fixed seed so runs compare.
 fn corpus(bytes: usize) -> Vec<Vec<u8>> {
@@ -119,6 +119,9 @@ fn bench_hdlc<M: Measurement>(c: &mut Criterion<M>, name: &str) {
             n
         })
     });
+    // A yardstick from outside this crate: the `crc` crate's slice-by-16 FCS over the same
+    // bytes. On a loaded machine the ratio to it says more than the absolute figures.
+    group.bench_function("fcs-yardstick", |b| b.iter(|| fcs(black_box(&line))));
     group.finish();
 }
 
