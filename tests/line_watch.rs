@@ -62,12 +62,15 @@ fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile
                 break;
             }
         }
-        // Drain what the gateway sends so its writes never block.
+        // Receive what the gateway sends: its framed line keeps our side out of
+        // alarm, so we never send it RAI.
         while let Ok(n) = conn.read(&mut sink) {
             if n == 0 {
                 break;
             }
+            far.handle_rx(t0 + Duration::from_millis(virtual_ms), &sink[..n]);
         }
+        while far.poll_event().is_some() {}
         std::thread::sleep(Duration::from_millis(5));
     }
     let out = child.wait_with_output().unwrap();
@@ -82,9 +85,20 @@ fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile
 }
 
 fn assert_watch_saw_the_line(stdout: &str) {
-    for needle in ["transport up", "frame alignment", "RX D 00 01 7F", "RX D 00 01 73", "counters"] {
+    for needle in [
+        "transport up",
+        "frame alignment found",
+        "RX D 00 01 7F",
+        "RX D 00 01 73",
+        "counters:",
+        "CRC errors 0",
+        "HDLC good 2",
+    ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
+    // The far end receives the gateway's line-clocked frames and aligns to them, so it
+    // never reports a remote alarm.
+    assert!(!stdout.contains("RAI (yellow, far end lost our signal) raised"), "{stdout}");
 }
 
 #[test]
