@@ -180,8 +180,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Vec<SpanDef>, Error> {
         strict_booleans: true,
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
     };
-    let raw: RawFile = serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| syntax_error(path, &e))?;
+    let raw: RawFile =
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| syntax_error(path, &e))?;
     let mut spans: Vec<SpanDef> = Vec::with_capacity(raw.spans.len());
     for raw_span in raw.spans {
         let span = raw_span.check(path)?;
@@ -261,17 +261,19 @@ struct RawAlarms {
 
 impl RawSpan {
     fn check(self, path: &Path) -> Result<SpanDef, Error> {
-        let invalid = |at: &serde_saphyr::Location, key: &'static str, problem: String| {
-            Error::Invalid {
+        let invalid =
+            |at: &serde_saphyr::Location, key: &'static str, problem: String| Error::Invalid {
                 path: path.to_path_buf(),
                 line: at.line() as u32,
                 column: at.column() as u32,
                 key,
                 problem,
-            }
-        };
+            };
         let name = self.name.value.trim().to_string();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             return Err(invalid(
                 &self.name.referenced,
@@ -324,7 +326,11 @@ impl RawSpan {
         };
         if let Some(alarms) = &self.alarms {
             let timers = [
-                (&alarms.red_after_ms, "red_after_ms", &mut config.red_alarm_after),
+                (
+                    &alarms.red_after_ms,
+                    "red_after_ms",
+                    &mut config.red_alarm_after,
+                ),
                 (
                     &alarms.recovery_after_ms,
                     "recovery_after_ms",
@@ -433,7 +439,10 @@ fn parse_channel_list(text: &str, valid: &[u8]) -> Result<Vec<u8>, String> {
             None => (part, part),
         };
         let (Ok(lo), Ok(hi)) = (lo.parse::<u8>(), hi.parse::<u8>()) else {
-            return Err(format!("{part:?} is not a channel or range; allowed: {}", allowed()));
+            return Err(format!(
+                "{part:?} is not a channel or range; allowed: {}",
+                allowed()
+            ));
         };
         if lo > hi {
             return Err(format!("range {part:?} runs backwards"));
@@ -530,7 +539,9 @@ mod tests {
         let err = parse("spans:\n  - name: s\n    type: t1\n    crc4: true\n    line: tcp://h:1\n    side: user\n")
             .unwrap_err();
         match err {
-            Error::Invalid { key, line, column, .. } => {
+            Error::Invalid {
+                key, line, column, ..
+            } => {
                 assert_eq!((key, line, column), ("crc4", 4, 11));
             }
             other => panic!("{other}"),
@@ -565,7 +576,10 @@ mod tests {
     #[test]
     fn channel_list_accepts_ranges_and_singles() {
         let valid: Vec<u8> = (1..=23).collect();
-        assert_eq!(parse_channel_list("1-3, 7", &valid).unwrap(), vec![1, 2, 3, 7]);
+        assert_eq!(
+            parse_channel_list("1-3, 7", &valid).unwrap(),
+            vec![1, 2, 3, 7]
+        );
         assert!(parse_channel_list("3-1", &valid).is_err());
         assert!(parse_channel_list("1,1", &valid).is_err());
         assert!(parse_channel_list("x", &valid).is_err());

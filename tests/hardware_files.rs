@@ -30,7 +30,11 @@ fn shipped_examples_load() {
 fn a_broken_file_in_a_directory_loads_nothing() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy("hardware/sim-t1.yaml", dir.path().join("a.yaml")).unwrap();
-    std::fs::write(dir.path().join("b.yaml"), "spans:\n  - name: x\n    type: t1\n").unwrap();
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        "spans:\n  - name: x\n    type: t1\n",
+    )
+    .unwrap();
     let err = Hardware::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("b.yaml"), "{err}");
     assert!(err.contains("missing field"), "{err}");

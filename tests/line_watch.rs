@@ -1,6 +1,8 @@
 //! `dialgate line watch` run the way an engineer runs it: the binary, a hardware file,
 //! and a far end on a real TCP socket sending a framed line with D-channel frames.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -39,7 +41,8 @@ fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile
         .unwrap();
 
     let (mut conn, _) = listener.accept().unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
     // The far end is the clock master: it paces 8000 frames/s of its own virtual time
     // and sends a little faster than real time; the gateway follows (clock: line).
     let mut config = SpanConfig::new(framing);
@@ -98,17 +101,57 @@ fn assert_watch_saw_the_line(stdout: &str) {
     }
     // The far end receives the gateway's line-clocked frames and aligns to them, so it
     // never reports a remote alarm.
-    assert!(!stdout.contains("RAI (yellow, far end lost our signal) raised"), "{stdout}");
+    assert!(
+        !stdout.contains("RAI (yellow, far end lost our signal) raised"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn watch_shows_alignment_and_d_channel_frames_on_t1_esf() {
     let (stdout, dir) = watch_against_far_end(Framing::T1(T1Framing::Esf), "t1");
     assert_watch_saw_the_line(&stdout);
-    let capture = std::fs::read(dir.path().join("d.pcapng")).unwrap();
+    let path = dir.path().join("d.pcapng");
+    let capture = std::fs::read(&path).unwrap();
     // Section header, interface description and at least the two frames.
     assert_eq!(&capture[..4], &[0x0A, 0x0D, 0x0D, 0x0A]);
-    assert!(capture.len() > 28 + 20 + 2 * 44, "capture too short: {}", capture.len());
+    assert!(
+        capture.len() > 28 + 20 + 2 * 44,
+        "capture too short: {}",
+        capture.len()
+    );
+    if !common::tool_installed("tshark", "--version") {
+        return;
+    }
+    let path = path.to_str().unwrap();
+    let fields = common::tshark(&[
+        "-r",
+        path,
+        "-T",
+        "fields",
+        "-e",
+        "lapd.sapi",
+        "-e",
+        "lapd.tei",
+        "-e",
+        "lapd.control.u_modifier_cmd",
+        "-e",
+        "lapd.control.u_modifier_resp",
+    ]);
+    let lines: Vec<&str> = fields.lines().collect();
+    assert_eq!(lines.len(), 2, "{fields}");
+    // SABME (0x7F: modifier 0x0F with P) and UA (0x73: modifier 0x0C with F).
+    assert!(lines[0].starts_with("0\t0\t"), "{fields}");
+    let malformed = common::tshark(&[
+        "-r",
+        path,
+        "-Y",
+        "_ws.malformed || _ws.expert.severity >= warning",
+    ]);
+    assert!(
+        malformed.trim().is_empty(),
+        "tshark flags the capture:\n{malformed}"
+    );
 }
 
 #[test]
@@ -121,7 +164,11 @@ fn watch_shows_alignment_and_d_channel_frames_on_e1_crc4() {
 fn watch_reports_a_bad_hardware_file_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let hw = dir.path().join("hw.yaml");
-    std::fs::write(&hw, "spans:\n  - name: t\n    type: t1\n    line: tcp://h:1\n    side: sideways\n").unwrap();
+    std::fs::write(
+        &hw,
+        "spans:\n  - name: t\n    type: t1\n    line: tcp://h:1\n    side: sideways\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_dialgate"))
         .args(["line", "watch", "--hardware"])
         .arg(&hw)
@@ -130,7 +177,10 @@ fn watch_reports_a_bad_hardware_file_with_its_location() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("hw.yaml:5:11"), "{stderr}");
-    assert!(stderr.contains("user") && stderr.contains("network"), "{stderr}");
+    assert!(
+        stderr.contains("user") && stderr.contains("network"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -141,5 +191,8 @@ fn watch_names_the_spans_when_asked_for_a_missing_one() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("span1") && stderr.contains("span2"), "{stderr}");
+    assert!(
+        stderr.contains("span1") && stderr.contains("span2"),
+        "{stderr}"
+    );
 }

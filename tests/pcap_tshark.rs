@@ -6,6 +6,8 @@
 //! Needs `tshark`. Without it the test prints `skipped: tshark not installed` and passes,
 //! unless `DIALGATE_REQUIRE_TOOLS=1` (CI sets it), when it fails.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
@@ -63,37 +65,9 @@ fn write_capture(path: &Path, side: Side) {
     writer.flush().expect("flush the capture");
 }
 
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("tshark prints UTF-8")
-}
-
-fn tshark_installed() -> bool {
-    let found = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("DIALGATE_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "DIALGATE_REQUIRE_TOOLS=1 but tshark is not installed"
-        );
-        println!("skipped: tshark not installed");
-    }
-    found
-}
-
 #[test]
 fn user_and_network_captures_decode_as_lapd_and_q931() {
-    if !tshark_installed() {
+    if !common::tool_installed("tshark", "--version") {
         return;
     }
     // Fields: direction (0 User->Network, 1 Network->User), U-frame command modifier
@@ -114,7 +88,7 @@ fn user_and_network_captures_decode_as_lapd_and_q931() {
         let path = dir.path().join(format!("{side:?}.pcapng"));
         write_capture(&path, side);
         let file = path.to_str().unwrap();
-        let fields = tshark(&[
+        let fields = common::tshark(&[
             "-r",
             file,
             "-T",
@@ -136,7 +110,7 @@ fn user_and_network_captures_decode_as_lapd_and_q931() {
         ]);
         let lines: Vec<&str> = fields.lines().collect();
         assert_eq!(lines, expected, "{side:?} side capture:\n{fields}");
-        let complaints = tshark(&[
+        let complaints = common::tshark(&[
             "-r",
             file,
             "-Y",

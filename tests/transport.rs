@@ -6,8 +6,8 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use bytes::Bytes;
-use serialport::SerialPort;
 use dialgate::line::transport::{self, LineSpec, PortEvent, PortOptions, PortStats};
+use serialport::SerialPort;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -20,7 +20,9 @@ fn options() -> PortOptions {
 }
 
 fn next(port: &transport::LinePort) -> PortEvent {
-    port.events.recv_timeout(WAIT).expect("no event from the driver thread")
+    port.events
+        .recv_timeout(WAIT)
+        .expect("no event from the driver thread")
 }
 
 /// Collect at least `n` data bytes, skipping other events.
@@ -65,10 +67,16 @@ fn tcp_listen_serves_a_peer_both_ways_and_reports_its_departure() {
 #[test]
 fn tcp_connect_retries_until_the_peer_listens_and_reconnects_after_a_drop() {
     // Reserve a port, then close it so the first attempts are refused.
-    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let spec = LineSpec::parse(&format!("tcp://{addr}")).unwrap();
     let port = transport::spawn(&spec, options()).unwrap();
-    assert!(matches!(next(&port), PortEvent::Down { .. }), "refused connect is LOS");
+    assert!(
+        matches!(next(&port), PortEvent::Down { .. }),
+        "refused connect is LOS"
+    );
 
     let listener = TcpListener::bind(addr).unwrap();
     let (conn, _) = listener.accept().unwrap();
@@ -159,6 +167,8 @@ fn serial_pty_carries_bytes_both_ways_through_the_real_serial_code() {
 #[test]
 fn missing_serial_device_is_an_immediate_error() {
     let spec = LineSpec::parse("/dev/dialgate-no-such-device").unwrap();
-    let err = transport::spawn(&spec, options()).err().expect("opened a missing device");
+    let err = transport::spawn(&spec, options())
+        .err()
+        .expect("opened a missing device");
     assert!(err.to_string().contains("dialgate-no-such-device"), "{err}");
 }

@@ -19,8 +19,8 @@ use crossbeam_channel::{Receiver, select};
 
 use crate::cli::WatchArgs;
 use crate::config::{Hardware, Side, SpanDef};
-use crate::line::pcap::{self, PcapWriter};
 use crate::line::alarm::Alarm;
+use crate::line::pcap::{self, PcapWriter};
 use crate::line::span::{self, Span};
 use crate::line::transport::{self, PortEvent, PortOptions, PortStats};
 
@@ -55,8 +55,8 @@ fn watch(args: &WatchArgs) -> Result<(), String> {
         baud: def.baud,
         ..PortOptions::default()
     };
-    let port =
-        transport::spawn(&def.line, options).map_err(|e| format!("cannot open {}: {e}", def.line))?;
+    let port = transport::spawn(&def.line, options)
+        .map_err(|e| format!("cannot open {}: {e}", def.line))?;
     let stop = stop_signal()?;
 
     let start = now();
@@ -83,7 +83,9 @@ fn watch(args: &WatchArgs) -> Result<(), String> {
         s => crossbeam_channel::tick(Duration::from_secs(s)),
     };
     let until = match args.duration {
-        Some(d) if d.is_finite() && d >= 0.0 => crossbeam_channel::at(start + Duration::from_secs_f64(d)),
+        Some(d) if d.is_finite() && d >= 0.0 => {
+            crossbeam_channel::at(start + Duration::from_secs_f64(d))
+        }
         Some(d) => return Err(format!("--duration {d} is not a number of seconds")),
         None => crossbeam_channel::never(),
     };
@@ -184,7 +186,8 @@ impl<W: Write> Watcher<W> {
                 span::Event::DFrame(frame) => {
                     self.out.line(&format!("RX D {}", hex(&frame)));
                     if let Some(p) = self.pcap.as_mut()
-                        && let Err(e) = p.write_frame(wall_clock(), pcap::Direction::Received, &frame)
+                        && let Err(e) =
+                            p.write_frame(wall_clock(), pcap::Direction::Received, &frame)
                     {
                         self.out.line(&format!("capture stopped: {e}"));
                         self.pcap = None;
@@ -224,7 +227,11 @@ impl<W: Write> Watcher<W> {
 /// `up, aligned` or `down, alarms LOS red RAI`.
 fn describe_status(st: &span::Status) -> String {
     let mut s = String::from(if st.up { "up" } else { "down" });
-    s.push_str(if st.aligned { ", aligned" } else { ", not aligned" });
+    s.push_str(if st.aligned {
+        ", aligned"
+    } else {
+        ", not aligned"
+    });
     let a = &st.alarms;
     let active: Vec<&str> = [
         (a.los, "LOS"),
@@ -313,7 +320,10 @@ fn stop_signal() -> Result<Receiver<()>, String> {
     Ok(rx)
 }
 
-#[expect(clippy::disallowed_methods, reason = "I/O shell: line watch drives the clock")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "I/O shell: line watch drives the clock"
+)]
 fn now() -> Instant {
     Instant::now()
 }

@@ -59,7 +59,11 @@ impl Impair {
     /// Flip each bit with probability `ber` (0 turns errors off). Values outside
     /// `0..=1` and NaN are clamped to the nearest sensible value.
     pub fn set_bit_error_rate(&mut self, ber: f64) {
-        self.ber = if ber.is_nan() { 0.0 } else { ber.clamp(0.0, 1.0) };
+        self.ber = if ber.is_nan() {
+            0.0
+        } else {
+            ber.clamp(0.0, 1.0)
+        };
         self.until_error = self.draw_gap();
     }
 

@@ -416,7 +416,10 @@ impl<O: Opener> Driver<O> {
 }
 
 /// The driver thread is an I/O shell: it alone stamps reads with the wall clock.
-#[expect(clippy::disallowed_methods, reason = "I/O shell: the driver thread stamps reads")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "I/O shell: the driver thread stamps reads"
+)]
 fn now() -> Instant {
     Instant::now()
 }
@@ -464,7 +467,11 @@ mod tests {
 
     #[test]
     fn line_spec_display_parses_back() {
-        for s in ["serial:/dev/ttyS1", "tcp://h:1", "tcp-listen://0.0.0.0:7001"] {
+        for s in [
+            "serial:/dev/ttyS1",
+            "tcp://h:1",
+            "tcp-listen://0.0.0.0:7001",
+        ] {
             assert_eq!(LineSpec::parse(s).unwrap().to_string(), s);
         }
     }

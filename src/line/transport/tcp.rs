@@ -35,7 +35,10 @@ impl ConnectOpener {
 
 impl Opener for ConnectOpener {
     fn open(&mut self, options: &PortOptions) -> io::Result<(Box<dyn Stream>, String)> {
-        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{}: no address", self.addr));
+        let mut last = io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{}: no address", self.addr),
+        );
         // Resolve on every attempt: a DNS name may move while we are down.
         for sa in self.addr.to_socket_addrs()? {
             match TcpStream::connect_timeout(&sa, CONNECT_TIMEOUT) {

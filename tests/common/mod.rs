@@ -1,0 +1,37 @@
+//! Fixtures shared by the integration tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::process::Command;
+
+/// Whether an outside tool (tshark, sipp) can be run. When it cannot, the caller's test
+/// is skipped with `skipped: <tool> not installed`, unless `DIALGATE_REQUIRE_TOOLS=1`
+/// (CI sets it after installing the tools), when the test fails instead.
+pub fn tool_installed(tool: &str, version_arg: &str) -> bool {
+    let found = Command::new(tool)
+        .arg(version_arg)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("DIALGATE_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "DIALGATE_REQUIRE_TOOLS=1 but {tool} is not installed"
+        );
+        println!("skipped: {tool} not installed");
+    }
+    found
+}
+
+/// Run tshark and return what it printed; its failure fails the test.
+pub fn tshark(args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("tshark prints UTF-8")
+}
