@@ -394,7 +394,7 @@ impl Receiver {
         let end = self.bits.end();
         while self.pos + FRAME_BITS <= end {
             let s = self.pos;
-            let w = self.bits.words::<4>(s);
+            let w = frame_words(&self.bits, s);
             let mut frame = Frame {
                 number: self.frame,
                 timeslots: [0; 32],
@@ -497,6 +497,21 @@ impl Receiver {
             self.indicate(Indication::Rai { active: a, at_bit: at });
         }
     }
+}
+
+/// The four 64-bit words of the frame starting at `pos`: five big-endian loads from
+/// one 40-byte window, shifted into place.
+#[inline(always)]
+fn frame_words(bits: &RxBits, pos: u64) -> [u64; 4] {
+    let (win, sh) = bits.window::<40>(pos);
+    let load = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&win[i..i + 8]);
+        u64::from_be_bytes(b)
+    };
+    let l = [load(0), load(8), load(16), load(24), load(32)];
+    let join = |a: u64, b: u64| (a << sh) | ((b >> 1) >> (63 - sh));
+    [join(l[0], l[1]), join(l[1], l[2]), join(l[2], l[3]), join(l[3], l[4])]
 }
 
 #[cfg(test)]

@@ -228,6 +228,28 @@ impl RxBits {
         out
     }
 
+    /// `B` bytes from the byte holding stream bit `pos`, zero padded, and the bit
+    /// offset of `pos` in the first one. One bounds check for a whole frame: the in-frame
+    /// paths then read fixed-size arrays with constant indices.
+    #[inline(always)]
+    pub(crate) fn window<const B: usize>(&self, pos: u64) -> ([u8; B], u32) {
+        let rel = pos.wrapping_sub(self.base);
+        let mut out = [0u8; B];
+        if pos < self.base {
+            return (out, 0);
+        }
+        let byte = (rel / 8) as usize;
+        match self.buf.get(byte..byte + B) {
+            Some(s) => out.copy_from_slice(s),
+            None => {
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = self.buf.get(byte + k).copied().unwrap_or(0);
+                }
+            }
+        }
+        (out, (rel % 8) as u32)
+    }
+
     /// The byte made of the 8 bits from `pos`.
     #[inline]
     pub(crate) fn byte_at(&self, pos: u64) -> u8 {

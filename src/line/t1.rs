@@ -217,6 +217,9 @@ pub struct Receiver {
     c_bits: u8,
     /// Last four FPS/Ft results, 1 = error, newest in bit 0.
     f_errors: u8,
+    /// F bit of the last framing bit that was right with no error in the window: the
+    /// slip, if any, came after it, so a re-hunt starts a superframe before it.
+    good_until: u64,
     /// Last 32 FDL bits, newest in bit 0, and how many are valid.
     fdl: u32,
     fdl_count: u8,
@@ -252,6 +255,7 @@ impl Receiver {
             expected_crc: None,
             c_bits: 0,
             f_errors: 0,
+            good_until: 0,
             fdl: 0,
             fdl_count: 0,
             sf_rai_frames: 0,
@@ -313,7 +317,7 @@ impl Receiver {
         // confirmation looks two back and a re-hunt rewinds one.
         let keep = match self.state {
             State::Hunting => self.hunt_pos,
-            State::Aligned => self.pos,
+            State::Aligned => self.good_until.min(self.pos),
         };
         self.bits.discard_before(keep.saturating_sub(5 * ESF_BITS));
     }
@@ -441,6 +445,7 @@ impl Receiver {
         self.expected_crc = expected;
         self.c_bits = 0;
         self.f_errors = 0;
+        self.good_until = first;
         if self.ais {
             self.ais = false;
             self.indicate(Indication::Ais { active: false, at_bit: g + 1 });
@@ -470,8 +475,7 @@ impl Receiver {
         let end = self.bits.end();
         while self.pos + FRAME_BITS <= end {
             let pos = self.pos;
-            let f = self.bits.bit(pos);
-            let w = self.bits.words::<3>(pos + 1);
+            let (f, w) = frame_words(&self.bits, pos);
             let n = self.frame;
             let mut frame = Frame {
                 number: n,
@@ -516,10 +520,15 @@ impl Receiver {
             if let Some(err) = f_error {
                 self.counters.framing_bit_errors += u64::from(err);
                 self.f_errors = ((self.f_errors << 1) | u8::from(err)) & 0xF;
+                if self.f_errors == 0 {
+                    self.good_until = pos;
+                }
                 if self.f_errors.count_ones() >= 2 {
-                    // Re-hunt from one superframe back: a slip happened a few frames
-                    // ago and the new position's pattern has been running since.
-                    let restart = pos.saturating_sub(ESF_BITS);
+                    // Re-hunt from one superframe before the last clean framing bit: the
+                    // slip came after it, and the new position's pattern has been running
+                    // since. Only one superframe, so the old position cannot show enough
+                    // of its pattern to be found again.
+                    let restart = self.good_until.saturating_sub(u64::from(last) * FRAME_BITS);
                     self.lose_alignment(pos, restart);
                     return true;
                 }
@@ -580,6 +589,24 @@ impl Receiver {
             self.indicate(Indication::Rai { active: yellow, at_bit: pos + FRAME_BITS });
         }
     }
+}
+
+/// The F bit and the three 64-bit words of TS1..TS24 of the frame whose F bit is at
+/// `pos`: four big-endian loads from one 32-byte window, shifted into place.
+#[inline(always)]
+fn frame_words(bits: &RxBits, pos: u64) -> (u8, [u64; 3]) {
+    let (win, sh) = bits.window::<32>(pos);
+    let load = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&win[i..i + 8]);
+        u64::from_be_bytes(b)
+    };
+    let (l0, l1, l2, l3) = (load(0), load(8), load(16), load(24));
+    // `>> 1 >> (63 - sh)` is `>> (64 - sh)` without a shift by 64 when sh is 0.
+    let join = |a: u64, b: u64| (a << sh) | ((b >> 1) >> (63 - sh));
+    let (a0, a1, a2, a3) = (join(l0, l1), join(l1, l2), join(l2, l3), l3 << sh);
+    let f = (a0 >> 63) as u8;
+    (f, [(a0 << 1) | (a1 >> 63), (a1 << 1) | (a2 >> 63), (a2 << 1) | (a3 >> 63)])
 }
 
 #[cfg(test)]
