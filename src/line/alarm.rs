@@ -19,6 +19,11 @@
 //!   RAI: the far end's yellow alarm; reported, does not take the span down
 //! ```
 //!
+//! OOF "persisting" tolerates flicker: an alignment that holds less than
+//! [`Machine::OOF_HOLD_FRAMES`] (100 ms) does not restart the red-alarm integration, so
+//! mimics found in a garbage stream (E1 without CRC-4 finds one every few tens of
+//! milliseconds) cannot postpone red for ever.
+//!
 //! The span starts down and out of frame; the first SpanUp needs the same
 //! `recovery_after` of alignment as a recovery, so start-up and recovery are one rule.
 
@@ -79,8 +84,11 @@ pub struct Machine {
     status: Status,
     /// Line frame at which the current OOF began.
     oof_since: u64,
-    /// Line frame at which the current alignment began.
+    /// Line frame at which the current alignment began (for recovery; pushed out by LOS
+    /// and AIS).
     aligned_since: u64,
+    /// Line frame at which the framer last reported alignment (for the OOF hold).
+    in_frame_since: u64,
     /// Wall time of the last received bytes (or of transport up / creation).
     last_rx: Instant,
     transport_down: bool,
@@ -95,6 +103,10 @@ fn frames(d: Duration) -> u64 {
 }
 
 impl Machine {
+    /// An alignment shorter than this (100 ms) does not end an OOF for the red-alarm
+    /// integration.
+    pub const OOF_HOLD_FRAMES: u64 = 800;
+
     /// A machine for a span that has just been created: down, out of frame, no LOS yet.
     pub fn new(red_alarm_after: Duration, recovery_after: Duration, los_after: Duration, now: Instant) -> Self {
         Machine {
@@ -107,6 +119,7 @@ impl Machine {
             },
             oof_since: 0,
             aligned_since: 0,
+            in_frame_since: 0,
             last_rx: now,
             transport_down: false,
             line_frame: 0,
@@ -168,7 +181,8 @@ impl Machine {
                 }
                 if aligned {
                     self.aligned_since = self.line_frame;
-                } else {
+                    self.in_frame_since = self.line_frame;
+                } else if self.line_frame - self.in_frame_since >= Self::OOF_HOLD_FRAMES {
                     self.oof_since = self.line_frame;
                 }
                 self.set(Alarm::Oof, !aligned);
@@ -235,6 +249,7 @@ mod tests {
 
     const MS: u64 = 8; // frames per millisecond
 
+    #[expect(clippy::disallowed_methods, reason = "an epoch for virtual time")]
     fn machine() -> (Machine, Instant) {
         let t0 = Instant::now();
         let m = Machine::new(
@@ -309,6 +324,18 @@ mod tests {
         m.handle_line_time(100_000 + 5000 * MS);
         assert!(m.status().up);
         assert!(!drain(&mut m).contains(&Event::SpanDown));
+    }
+
+    #[test]
+    fn oof_brief_alignments_do_not_postpone_red() {
+        let (mut m, _) = up();
+        m.handle_indication(lost(0), 100_000);
+        for k in 1..40 {
+            let f = 100_000 + k * 600;
+            m.handle_indication(aligned(0), f);
+            m.handle_indication(lost(0), f + 50);
+        }
+        assert!(m.status().red, "red 2.5 s after the first OOF despite mimics");
     }
 
     #[test]
