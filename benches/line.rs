@@ -67,7 +67,8 @@ fn t1_receive(c: &mut Criterion, name: &str, format: T1Framing) {
                 let mut acc = 0u64;
                 for chunk in rest.chunks(CHUNK) {
                     rx.handle_rx(chunk, |f| {
-                        acc = acc.wrapping_add(u64::from(f.timeslots[23]) ^ u64::from(f.timeslots[0]));
+                        acc = acc
+                            .wrapping_add(u64::from(f.timeslots[23]) ^ u64::from(f.timeslots[0]));
                     });
                 }
                 black_box(acc)
@@ -94,7 +95,8 @@ fn e1_receive(c: &mut Criterion, name: &str, crc4: bool) {
                 let mut acc = 0u64;
                 for chunk in rest.chunks(CHUNK) {
                     rx.handle_rx(chunk, |f| {
-                        acc = acc.wrapping_add(u64::from(f.timeslots[16]) ^ u64::from(f.timeslots[1]));
+                        acc = acc
+                            .wrapping_add(u64::from(f.timeslots[16]) ^ u64::from(f.timeslots[1]));
                     });
                 }
                 black_box(acc)

@@ -15,7 +15,11 @@ fn to_bits(bytes: &[u8]) -> Vec<u8> {
 
 fn to_bytes(bits: &[u8]) -> Vec<u8> {
     bits.chunks(8)
-        .map(|c| c.iter().enumerate().fold(0, |a, (i, &b)| a | (b << (7 - i))))
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0, |a, (i, &b)| a | (b << (7 - i)))
+        })
         .collect()
 }
 
@@ -78,7 +82,10 @@ fn feed_in_chunks(bytes: &[u8], rng: &mut fastrand::Rng, mut feed: impl FnMut(&[
 /// E1: the G.706 search has no CRC behind it) are garbage; drop them, but only a few.
 fn skip_false_lock<T>(frames: &[T], ok: impl Fn(&T) -> bool) -> &[T] {
     let first_good = frames.iter().position(ok).unwrap_or(frames.len());
-    assert!(first_good <= 8, "{first_good} frames before the true alignment");
+    assert!(
+        first_good <= 8,
+        "{first_good} frames before the true alignment"
+    );
     &frames[first_good..]
 }
 
@@ -89,7 +96,11 @@ fn assert_consecutive_t1(frames: &[t1::Frame], per_sf: u32) {
     for (k, f) in frames.iter().enumerate() {
         let idx = first + k as u32;
         assert_eq!(f.timeslots, payload::<24>(idx, false), "frame {idx}");
-        assert_eq!(u32::from(f.number), idx % per_sf + 1, "frame number of {idx}");
+        assert_eq!(
+            u32::from(f.number),
+            idx % per_sf + 1,
+            "frame number of {idx}"
+        );
     }
 }
 
@@ -101,7 +112,11 @@ fn assert_consecutive_e1(frames: &[e1::Frame]) {
     let first = index_of(&frames[0].timeslots, true);
     for (k, f) in frames.iter().enumerate() {
         let idx = first + k as u32;
-        assert_eq!(f.timeslots[1..], payload::<32>(idx, true)[1..], "frame {idx}");
+        assert_eq!(
+            f.timeslots[1..],
+            payload::<32>(idx, true)[1..],
+            "frame {idx}"
+        );
     }
 }
 
@@ -115,7 +130,11 @@ fn t1_esf_round_trip_at_every_bit_offset() {
         let mut frames = Vec::new();
         feed_in_chunks(&bytes, &mut rng, |c| rx.handle_rx(c, |f| frames.push(*f)));
         assert!(rx.is_aligned(), "offset {offset}");
-        assert!(frames.len() >= 24 * 3, "offset {offset}: {} frames", frames.len());
+        assert!(
+            frames.len() >= 24 * 3,
+            "offset {offset}: {} frames",
+            frames.len()
+        );
         assert_consecutive_t1(&frames, 24);
         assert_eq!(rx.counters().crc_errors, 0, "offset {offset}");
         assert!(rx.counters().crc_checked >= 3);
@@ -185,9 +204,14 @@ fn slip(bytes: &[u8], at: usize, delta: i64, rng: &mut fastrand::Rng) -> Vec<u8>
 
 /// Line bits from the slip to the realignment, from the receiver's indications.
 fn realign_delay(inds: &[Indication], slip_at: u64) -> Option<u64> {
-    let lost = inds.iter().position(|i| matches!(i, Indication::Alignment { aligned: false, .. }))?;
+    let lost = inds
+        .iter()
+        .position(|i| matches!(i, Indication::Alignment { aligned: false, .. }))?;
     inds[lost..].iter().find_map(|i| match i {
-        Indication::Alignment { aligned: true, at_bit } => Some(at_bit - slip_at),
+        Indication::Alignment {
+            aligned: true,
+            at_bit,
+        } => Some(at_bit - slip_at),
         _ => None,
     })
 }
@@ -208,7 +232,8 @@ fn t1_slip_case(format: T1Framing, delta: i64, seed: u64) -> (u64, i64, t1::Coun
     let mut frames = Vec::new();
     feed_in_chunks(&bytes, &mut rng, |c| rx.handle_rx(c, |f| frames.push(*f)));
     let inds: Vec<_> = std::iter::from_fn(|| rx.poll_indication()).collect();
-    let delay = realign_delay(&inds, at as u64).unwrap_or_else(|| panic!("no realignment: {inds:?}"));
+    let delay =
+        realign_delay(&inds, at as u64).unwrap_or_else(|| panic!("no realignment: {inds:?}"));
     assert!(rx.is_aligned());
     // After the realignment the frames are exact again: check the last 48 delivered.
     let tail = &frames[frames.len() - 48..];

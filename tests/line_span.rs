@@ -14,7 +14,10 @@ const SF: Framing = Framing::T1(T1Framing::Sf);
 const E1: Framing = Framing::E1 { crc4: true };
 const FRAME: Duration = Duration::from_micros(125);
 
-#[expect(clippy::disallowed_methods, reason = "the virtual clock's epoch; time only moves by adding to it")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the virtual clock's epoch; time only moves by adding to it"
+)]
 fn epoch() -> Instant {
     Instant::now()
 }
@@ -209,12 +212,24 @@ fn ber_case(framing: Framing, seed: u64) {
         line.feed(&bytes[i..i + n], n);
         i += n;
     }
-    assert!(line.first(&Event::SpanUp).is_some(), "{framing:?}: never up");
-    for bad in [alarm(Alarm::Red, true), alarm(Alarm::Los, true), alarm(Alarm::Ais, true), Event::SpanDown] {
+    assert!(
+        line.first(&Event::SpanUp).is_some(),
+        "{framing:?}: never up"
+    );
+    for bad in [
+        alarm(Alarm::Red, true),
+        alarm(Alarm::Los, true),
+        alarm(Alarm::Ais, true),
+        Event::SpanDown,
+    ] {
         assert!(line.first(&bad).is_none(), "{framing:?}: {bad:?}");
     }
     assert!(line.span.status().up);
-    assert!(line.span.counters().crc_errors > 100, "{:?}", line.span.counters());
+    assert!(
+        line.span.counters().crc_errors > 100,
+        "{:?}",
+        line.span.counters()
+    );
 }
 
 #[test]
@@ -261,10 +276,16 @@ fn up_unframed_all_ones_is_ais_span_down_and_rai_sent() {
     for framing in [ESF, SF, E1] {
         let (mut line, _) = up(framing);
         line.feed(&vec![0xFF; 8000], 100);
-        assert!(line.first(&alarm(Alarm::Ais, true)).is_some(), "{framing:?}");
+        assert!(
+            line.first(&alarm(Alarm::Ais, true)).is_some(),
+            "{framing:?}"
+        );
         assert!(line.first(&Event::SpanDown).is_some(), "{framing:?}");
         assert!(line.span.status().alarms.ais);
-        assert!(sees_rai(framing, &line.tx), "{framing:?}: RAI not sent during AIS");
+        assert!(
+            sees_rai(framing, &line.tx),
+            "{framing:?}: RAI not sent during AIS"
+        );
     }
 }
 
@@ -274,12 +295,19 @@ fn up_far_end_remote_alarm_is_rai_on_every_format() {
         let (mut line, mut far) = up(framing);
         far.set_rai(true);
         line.feed(&far.frames(24 * 20), 193);
-        assert!(line.first(&alarm(Alarm::Rai, true)).is_some(), "{framing:?}: {:?}", line.events);
+        assert!(
+            line.first(&alarm(Alarm::Rai, true)).is_some(),
+            "{framing:?}: {:?}",
+            line.events
+        );
         let status = line.span.status();
         assert!(status.alarms.rai && status.up && !status.accepts_new_calls());
         far.set_rai(false);
         line.feed(&far.frames(24 * 20), 193);
-        assert!(line.first(&alarm(Alarm::Rai, false)).is_some(), "{framing:?}");
+        assert!(
+            line.first(&alarm(Alarm::Rai, false)).is_some(),
+            "{framing:?}"
+        );
     }
 }
 
@@ -310,21 +338,36 @@ fn up_oof_for_2_5_s_is_red_with_rai_sent_then_recovers_after_10_s() {
         line.tx.clear();
         line.feed(&junk, 2 * fb as usize);
         let oof = line.first(&alarm(Alarm::Oof, true)).expect("oof");
-        assert!(oof - oof_from <= 24, "{framing:?}: OOF after {} frames", oof - oof_from);
-        let red = line.first(&alarm(Alarm::Red, true)).unwrap_or_else(|| panic!("{framing:?} no red: {:?}", line.events));
+        assert!(
+            oof - oof_from <= 24,
+            "{framing:?}: OOF after {} frames",
+            oof - oof_from
+        );
+        let red = line
+            .first(&alarm(Alarm::Red, true))
+            .unwrap_or_else(|| panic!("{framing:?} no red: {:?}", line.events));
         let red_after = red - oof;
         // 2.5 s = 20000 frames of line time, to within one 16-frame chunk.
-        assert!((20_000..=20_032).contains(&red_after), "{framing:?}: red after {red_after}");
+        assert!(
+            (20_000..=20_032).contains(&red_after),
+            "{framing:?}: red after {red_after}"
+        );
         assert!(line.first(&Event::SpanDown).is_some());
         let tx_while_red = line.tx.len() - (8 * 400 * fb / 8) as usize;
-        assert!(sees_rai(framing, &line.tx[tx_while_red..]), "{framing:?}: no RAI while red");
+        assert!(
+            sees_rai(framing, &line.tx[tx_while_red..]),
+            "{framing:?}: no RAI while red"
+        );
         // Good signal again: up after 10 s of alignment, not before.
         line.events.clear();
         line.feed(&far.frames(8 * 10_500), 2 * fb as usize);
         let aligned = line.first(&alarm(Alarm::Oof, false)).expect("realigned");
         let up = line.first(&Event::SpanUp).expect("span up");
         let held = up - aligned;
-        assert!((80_000..=80_032).contains(&held), "{framing:?}: up after {held}");
+        assert!(
+            (80_000..=80_032).contains(&held),
+            "{framing:?}: up after {held}"
+        );
         assert!(line.first(&alarm(Alarm::Red, false)).is_some());
         assert!(!line.span.status().alarms.red);
     }
@@ -337,7 +380,10 @@ fn up_no_bytes_for_100_ms_is_los() {
     line.span.handle_timeout(now + Duration::from_millis(99));
     line.drain();
     assert!(line.events.is_empty());
-    assert_eq!(line.span.poll_timeout(), Some(now + Duration::from_millis(100)));
+    assert_eq!(
+        line.span.poll_timeout(),
+        Some(now + Duration::from_millis(100))
+    );
     line.span.handle_timeout(now + Duration::from_millis(100));
     line.drain();
     assert!(line.first(&alarm(Alarm::Los, true)).is_some());
@@ -352,7 +398,10 @@ fn up_transport_down_is_los_at_once_and_recovery_follows_reconnect() {
     line.drain();
     assert!(line.first(&alarm(Alarm::Los, true)).is_some());
     assert!(line.first(&Event::SpanDown).is_some());
-    assert!(!line.span.status().aligned, "the framer hunts afresh after a reconnect");
+    assert!(
+        !line.span.status().aligned,
+        "the framer hunts afresh after a reconnect"
+    );
     line.span.handle_transport_up(now);
     line.events.clear();
     line.feed(&far.frames(6000), 1000);
@@ -372,7 +421,11 @@ fn line_clock_one_tx_frame_per_rx_frame_length_across_any_chunking() {
             line.feed(&chunk, n.max(1));
             let frames = line.bits / fb;
             assert_eq!(line.span.counters().frames_tx, frames);
-            assert_eq!(line.tx.len() as u64, frames * fb / 8, "whole bytes only, none held back");
+            assert_eq!(
+                line.tx.len() as u64,
+                frames * fb / 8,
+                "whole bytes only, none held back"
+            );
         }
         // Lost bytes are line time too.
         let before = line.span.counters().frames_tx;

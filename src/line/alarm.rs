@@ -108,7 +108,12 @@ impl Machine {
     pub const OOF_HOLD_FRAMES: u64 = 800;
 
     /// A machine for a span that has just been created: down, out of frame, no LOS yet.
-    pub fn new(red_alarm_after: Duration, recovery_after: Duration, los_after: Duration, now: Instant) -> Self {
+    pub fn new(
+        red_alarm_after: Duration,
+        recovery_after: Duration,
+        los_after: Duration,
+        now: Instant,
+    ) -> Self {
         Machine {
             red_after_frames: frames(red_alarm_after),
             recovery_after_frames: frames(recovery_after),
@@ -176,7 +181,7 @@ impl Machine {
         self.handle_line_time(frame);
         match indication {
             Indication::Alignment { aligned, .. } => {
-                if aligned == !self.status.oof {
+                if aligned != self.status.oof {
                     return;
                 }
                 if aligned {
@@ -266,11 +271,17 @@ mod tests {
     }
 
     fn aligned(at: u64) -> Indication {
-        Indication::Alignment { aligned: true, at_bit: at }
+        Indication::Alignment {
+            aligned: true,
+            at_bit: at,
+        }
     }
 
     fn lost(at: u64) -> Indication {
-        Indication::Alignment { aligned: false, at_bit: at }
+        Indication::Alignment {
+            aligned: false,
+            at_bit: at,
+        }
     }
 
     /// A machine that has been aligned and up for a while, at line frame 100_000.
@@ -294,7 +305,13 @@ mod tests {
         m.handle_line_time(10 + 10_000 * MS);
         assert_eq!(
             drain(&mut m),
-            vec![Event::Alarm { alarm: Alarm::Oof, active: false }, Event::SpanUp]
+            vec![
+                Event::Alarm {
+                    alarm: Alarm::Oof,
+                    active: false
+                },
+                Event::SpanUp
+            ]
         );
     }
 
@@ -308,8 +325,14 @@ mod tests {
         assert_eq!(
             drain(&mut m),
             vec![
-                Event::Alarm { alarm: Alarm::Oof, active: true },
-                Event::Alarm { alarm: Alarm::Red, active: true },
+                Event::Alarm {
+                    alarm: Alarm::Oof,
+                    active: true
+                },
+                Event::Alarm {
+                    alarm: Alarm::Red,
+                    active: true
+                },
                 Event::SpanDown
             ]
         );
@@ -335,7 +358,10 @@ mod tests {
             m.handle_indication(aligned(0), f);
             m.handle_indication(lost(0), f + 50);
         }
-        assert!(m.status().red, "red 2.5 s after the first OOF despite mimics");
+        assert!(
+            m.status().red,
+            "red 2.5 s after the first OOF despite mimics"
+        );
     }
 
     #[test]
@@ -351,7 +377,13 @@ mod tests {
         m.handle_line_time(back + 10_000 * MS);
         assert_eq!(
             drain(&mut m),
-            vec![Event::Alarm { alarm: Alarm::Red, active: false }, Event::SpanUp]
+            vec![
+                Event::Alarm {
+                    alarm: Alarm::Red,
+                    active: false
+                },
+                Event::SpanUp
+            ]
         );
         assert!(!m.sends_rai());
     }
@@ -365,11 +397,23 @@ mod tests {
         m.handle_timeout(t0 + Duration::from_millis(100));
         assert_eq!(
             drain(&mut m),
-            vec![Event::Alarm { alarm: Alarm::Los, active: true }, Event::SpanDown]
+            vec![
+                Event::Alarm {
+                    alarm: Alarm::Los,
+                    active: true
+                },
+                Event::SpanDown
+            ]
         );
         assert!(m.sends_rai());
         m.handle_signal(t0 + Duration::from_millis(150));
-        assert_eq!(drain(&mut m), vec![Event::Alarm { alarm: Alarm::Los, active: false }]);
+        assert_eq!(
+            drain(&mut m),
+            vec![Event::Alarm {
+                alarm: Alarm::Los,
+                active: false
+            }]
+        );
     }
 
     #[test]
@@ -377,7 +421,10 @@ mod tests {
         let (mut m, t0) = up();
         m.handle_transport_down(t0);
         m.handle_signal(t0);
-        assert!(m.status().los, "bytes while the transport is down do not clear LOS");
+        assert!(
+            m.status().los,
+            "bytes while the transport is down do not clear LOS"
+        );
         m.handle_transport_up(t0);
         m.handle_signal(t0);
         assert!(!m.status().los);
@@ -387,13 +434,31 @@ mod tests {
     #[test]
     fn out_of_frame_ais_and_rai_are_reported() {
         let (mut m, _) = machine();
-        m.handle_indication(Indication::Ais { active: true, at_bit: 0 }, 5);
-        m.handle_indication(Indication::Rai { active: true, at_bit: 0 }, 6);
+        m.handle_indication(
+            Indication::Ais {
+                active: true,
+                at_bit: 0,
+            },
+            5,
+        );
+        m.handle_indication(
+            Indication::Rai {
+                active: true,
+                at_bit: 0,
+            },
+            6,
+        );
         assert_eq!(
             drain(&mut m),
             vec![
-                Event::Alarm { alarm: Alarm::Ais, active: true },
-                Event::Alarm { alarm: Alarm::Rai, active: true }
+                Event::Alarm {
+                    alarm: Alarm::Ais,
+                    active: true
+                },
+                Event::Alarm {
+                    alarm: Alarm::Rai,
+                    active: true
+                }
             ]
         );
         assert!(m.sends_rai());

@@ -117,7 +117,7 @@ impl Transmitter {
         let n = self.frame;
         let si = if !self.crc4 {
             1
-        } else if n % 2 == 0 {
+        } else if n.is_multiple_of(2) {
             // FAS frames 0, 2, 4, 6 (and 8..14) carry C1..C4.
             (self.c_bits >> (3 - (n % 8) / 2)) & 1
         } else if n < 12 {
@@ -128,7 +128,7 @@ impl Transmitter {
         } else {
             1
         };
-        let ts0 = if n % 2 == 0 {
+        let ts0 = if n.is_multiple_of(2) {
             (si << 7) | FAS
         } else {
             (si << 7) | 0x40 | (u8::from(self.rai) << 5) | 0x1F
@@ -138,7 +138,7 @@ impl Transmitter {
         out.extend_from_slice(&timeslots[1..]);
         if self.crc4 {
             // The block is the sub-multiframe with its C bits taken as 0.
-            let masked = if n % 2 == 0 { ts0 & 0x7F } else { ts0 };
+            let masked = if n.is_multiple_of(2) { ts0 & 0x7F } else { ts0 };
             self.crc.update(&[masked]);
             self.crc.update(out.get(start + 1..).unwrap_or(&[]));
             if n % 8 == 7 {
@@ -302,7 +302,8 @@ impl Receiver {
             State::Hunting => self.hunt_pos,
             State::Aligned => self.pos,
         };
-        self.bits.discard_before(keep.saturating_sub(8 * FRAME_BITS));
+        self.bits
+            .discard_before(keep.saturating_sub(8 * FRAME_BITS));
     }
 
     fn indicate(&mut self, mut ind: Indication) {
@@ -351,7 +352,10 @@ impl Receiver {
             self.ones_run += 1;
             if self.ones_run >= FRAME_BITS && !self.ais {
                 self.ais = true;
-                self.indicate(Indication::Ais { active: true, at_bit: g + 1 });
+                self.indicate(Indication::Ais {
+                    active: true,
+                    at_bit: g + 1,
+                });
             }
         } else {
             self.ones_run = 0;
@@ -361,7 +365,10 @@ impl Receiver {
         if self.ais_window_bits == 2 * FRAME_BITS {
             if self.ais && self.ais_window_zeros > 2 {
                 self.ais = false;
-                self.indicate(Indication::Ais { active: false, at_bit: g + 1 });
+                self.indicate(Indication::Ais {
+                    active: false,
+                    at_bit: g + 1,
+                });
             }
             self.ais_window_bits = 0;
             self.ais_window_zeros = 0;
@@ -389,7 +396,10 @@ impl Receiver {
         let at = s + 2 * FRAME_BITS + 8;
         if self.ais {
             self.ais = false;
-            self.indicate(Indication::Ais { active: false, at_bit: at });
+            self.indicate(Indication::Ais {
+                active: false,
+                at_bit: at,
+            });
         }
         if !self.crc4 {
             self.report(true, at);
@@ -402,7 +412,10 @@ impl Receiver {
             if !aligned {
                 self.counters.oof += 1;
             }
-            self.indicate(Indication::Alignment { aligned, at_bit: at });
+            self.indicate(Indication::Alignment {
+                aligned,
+                at_bit: at,
+            });
         }
     }
 
@@ -437,7 +450,7 @@ impl Receiver {
             let ts0 = frame.timeslots[0];
             let n = self.frame;
             let si = ts0 >> 7;
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 if ts0 & 0x7F == FAS {
                     self.bad_fas = 0;
                 } else {
@@ -468,7 +481,8 @@ impl Receiver {
                             let d = (s as i128 - o as i128).rem_euclid(16 * FRAME_BITS as i128);
                             (d + FRAME_BITS as i128 / 2) / FRAME_BITS as i128 % 16 == 11
                         });
-                        if predicted || self.last_mfas.is_some_and(|p| (at - p) % 16 == 0) {
+                        if predicted || self.last_mfas.is_some_and(|p| (at - p).is_multiple_of(16))
+                        {
                             // This is NFAS frame 11 of the multiframe.
                             self.mf_aligned = true;
                             self.smf_complete = false;
@@ -503,12 +517,16 @@ impl Receiver {
 
     /// CRC-4 check and E bits for frame `n` of an aligned multiframe.
     fn multiframe(&mut self, n: u8, si: u8, w: [u64; 4]) {
-        let first = if n % 2 == 0 { w[0] & !(1 << 63) } else { w[0] };
+        let first = if n.is_multiple_of(2) {
+            w[0] & !(1 << 63)
+        } else {
+            w[0]
+        };
         self.crc.update_u64(first);
         self.crc.update_u64(w[1]);
         self.crc.update_u64(w[2]);
         self.crc.update_u64(w[3]);
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             self.c_bits = (self.c_bits << 1) | si;
         } else if n >= 13 && si == 0 {
             self.counters.far_end_block_errors += 1;
@@ -537,7 +555,10 @@ impl Receiver {
         if self.a_votes >= 3 {
             self.a_votes = 0;
             self.rai = a;
-            self.indicate(Indication::Rai { active: a, at_bit: at });
+            self.indicate(Indication::Rai {
+                active: a,
+                at_bit: at,
+            });
         }
     }
 }
@@ -554,7 +575,12 @@ fn frame_words(bits: &RxBits, pos: u64) -> [u64; 4] {
     };
     let l = [load(0), load(8), load(16), load(24), load(32)];
     let join = |a: u64, b: u64| (a << sh) | ((b >> 1) >> (63 - sh));
-    [join(l[0], l[1]), join(l[1], l[2]), join(l[2], l[3]), join(l[3], l[4])]
+    [
+        join(l[0], l[1]),
+        join(l[1], l[2]),
+        join(l[2], l[3]),
+        join(l[3], l[4]),
+    ]
 }
 
 #[cfg(test)]
@@ -663,7 +689,10 @@ mod tests {
         }
         let (mut rx, _) = receive(false, &out);
         let inds: Vec<_> = std::iter::from_fn(|| rx.poll_indication()).collect();
-        assert!(inds.iter().any(|i| matches!(i, Indication::Rai { active: true, .. })));
+        assert!(
+            inds.iter()
+                .any(|i| matches!(i, Indication::Rai { active: true, .. }))
+        );
     }
 
     #[test]
@@ -678,6 +707,12 @@ mod tests {
     #[test]
     fn hunting_all_ones_is_ais() {
         let (mut rx, _) = receive(true, &[0xFF; 200]);
-        assert_eq!(rx.poll_indication(), Some(Indication::Ais { active: true, at_bit: 256 }));
+        assert_eq!(
+            rx.poll_indication(),
+            Some(Indication::Ais {
+                active: true,
+                at_bit: 256
+            })
+        );
     }
 }

@@ -104,7 +104,7 @@ impl Decoder {
             self.overflow = true;
             return;
         }
-        if self.nbits % 8 == 0 {
+        if self.nbits.is_multiple_of(8) {
             self.buf.push(0);
         }
         if let Some(last) = self.buf.last_mut() {
@@ -121,7 +121,7 @@ impl Decoder {
                 self.counters.too_long += 1;
             } else if bits == 0 {
                 // Idle flags.
-            } else if bits % 8 != 0 {
+            } else if !bits.is_multiple_of(8) {
                 self.counters.non_octet += 1;
             } else {
                 let octets = bits / 8;

@@ -186,12 +186,17 @@ impl Span {
         let d = &mut self.d_octets;
         d.clear();
         match &mut self.rx {
-            Receiver::T1(rx) => rx.handle_rx(bytes, |f| d.push(timeslots.handle_rx_frame(&f.timeslots))),
-            Receiver::E1(rx) => rx.handle_rx(bytes, |f| d.push(timeslots.handle_rx_frame(&f.timeslots))),
+            Receiver::T1(rx) => {
+                rx.handle_rx(bytes, |f| d.push(timeslots.handle_rx_frame(&f.timeslots)))
+            }
+            Receiver::E1(rx) => {
+                rx.handle_rx(bytes, |f| d.push(timeslots.handle_rx_frame(&f.timeslots)))
+            }
         }
         let events = &mut self.events;
-        self.decoder
-            .decode(&self.d_octets, |frame| events.push_back(Event::DFrame(Bytes::copy_from_slice(frame))));
+        self.decoder.decode(&self.d_octets, |frame| {
+            events.push_back(Event::DFrame(Bytes::copy_from_slice(frame)))
+        });
         self.after_rx();
         if self.config.clock == Clock::Line {
             let due = self.line_bits / self.frame_bits();
@@ -212,7 +217,8 @@ impl Span {
         self.counters.slips += 1;
         self.line_bits += 8 * lost_bytes;
         self.lost_bits += 8 * lost_bytes;
-        self.alarms.handle_line_time(self.line_bits / self.frame_bits());
+        self.alarms
+            .handle_line_time(self.line_bits / self.frame_bits());
         self.lift_alarm_events();
         if self.config.clock == Clock::Line {
             let due = self.line_bits / self.frame_bits();
@@ -338,7 +344,8 @@ impl Span {
                 }
                 Indication::Ais { at_bit, .. } | Indication::Rai { at_bit, .. } => at_bit,
             };
-            self.alarms.handle_indication(ind, (at + self.lost_bits) / fb);
+            self.alarms
+                .handle_indication(ind, (at + self.lost_bits) / fb);
             self.lift_alarm_events();
         }
         self.alarms.handle_line_time(self.line_bits / fb);

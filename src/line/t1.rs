@@ -116,7 +116,11 @@ impl Transmitter {
                     0 => FPS[(n / 4 - 1) as usize],
                     2 => (self.c_bits >> (5 - (n - 2) / 4)) & 1,
                     _ => {
-                        let bit = if self.rai { u8::from(self.fdl_phase < 8) } else { 1 };
+                        let bit = if self.rai {
+                            u8::from(self.fdl_phase < 8)
+                        } else {
+                            1
+                        };
                         self.fdl_phase = (self.fdl_phase + 1) % 16;
                         bit
                     }
@@ -143,7 +147,11 @@ impl Transmitter {
                 }
             }
         };
-        self.frame = if n == self.frames_per_superframe() { 1 } else { n + 1 };
+        self.frame = if n == self.frames_per_superframe() {
+            1
+        } else {
+            n + 1
+        };
         self.push_bit(f, out);
         let sh = self.acc_bits;
         for &b in &ts {
@@ -384,7 +392,10 @@ impl Receiver {
             self.ones_run += 1;
             if self.ones_run >= FRAME_BITS && !self.ais {
                 self.ais = true;
-                self.indicate(Indication::Ais { active: true, at_bit: g + 1 });
+                self.indicate(Indication::Ais {
+                    active: true,
+                    at_bit: g + 1,
+                });
             }
         } else {
             self.ones_run = 0;
@@ -394,7 +405,10 @@ impl Receiver {
         if self.ais_window_bits == 2 * FRAME_BITS {
             if self.ais && self.ais_window_zeros > 2 {
                 self.ais = false;
-                self.indicate(Indication::Ais { active: false, at_bit: g + 1 });
+                self.indicate(Indication::Ais {
+                    active: false,
+                    at_bit: g + 1,
+                });
             }
             self.ais_window_bits = 0;
             self.ais_window_zeros = 0;
@@ -448,16 +462,25 @@ impl Receiver {
         self.good_until = first;
         if self.ais {
             self.ais = false;
-            self.indicate(Indication::Ais { active: false, at_bit: g + 1 });
+            self.indicate(Indication::Ais {
+                active: false,
+                at_bit: g + 1,
+            });
         }
-        self.indicate(Indication::Alignment { aligned: true, at_bit: g + 1 });
+        self.indicate(Indication::Alignment {
+            aligned: true,
+            at_bit: g + 1,
+        });
         true
     }
 
     fn lose_alignment(&mut self, at: u64, restart: u64) {
         self.counters.oof += 1;
         self.state = State::Hunting;
-        self.indicate(Indication::Alignment { aligned: false, at_bit: at });
+        self.indicate(Indication::Alignment {
+            aligned: false,
+            at_bit: at,
+        });
         self.hunt_pos = restart.max(self.bits.start());
         self.reg_index = (self.hunt_pos % FRAME_BITS) as usize;
         self.regs.fill(u128::MAX);
@@ -586,7 +609,10 @@ impl Receiver {
         if self.rai_votes >= 2 {
             self.rai_votes = 0;
             self.rai = yellow;
-            self.indicate(Indication::Rai { active: yellow, at_bit: pos + FRAME_BITS });
+            self.indicate(Indication::Rai {
+                active: yellow,
+                at_bit: pos + FRAME_BITS,
+            });
         }
     }
 }
@@ -606,7 +632,14 @@ fn frame_words(bits: &RxBits, pos: u64) -> (u8, [u64; 3]) {
     let join = |a: u64, b: u64| (a << sh) | ((b >> 1) >> (63 - sh));
     let (a0, a1, a2, a3) = (join(l0, l1), join(l1, l2), join(l2, l3), l3 << sh);
     let f = (a0 >> 63) as u8;
-    (f, [(a0 << 1) | (a1 >> 63), (a1 << 1) | (a2 >> 63), (a2 << 1) | (a3 >> 63)])
+    (
+        f,
+        [
+            (a0 << 1) | (a1 >> 63),
+            (a1 << 1) | (a2 >> 63),
+            (a2 << 1) | (a3 >> 63),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -639,7 +672,11 @@ mod tests {
             .skip(skip)
             .collect();
         bits.chunks(8)
-            .map(|c| c.iter().enumerate().fold(0, |a, (i, &b)| a | (b << (7 - i))))
+            .map(|c| {
+                c.iter()
+                    .enumerate()
+                    .fold(0, |a, (i, &b)| a | (b << (7 - i)))
+            })
             .collect()
     }
 
@@ -707,7 +744,10 @@ mod tests {
         }
         let (mut rx, _) = receive(T1Framing::Esf, &bytes);
         let inds: Vec<_> = std::iter::from_fn(|| rx.poll_indication()).collect();
-        assert!(inds.contains(&Indication::Alignment { aligned: false, at_bit: ((6 * 24 + 7) * 193) as u64 }));
+        assert!(inds.contains(&Indication::Alignment {
+            aligned: false,
+            at_bit: ((6 * 24 + 7) * 193) as u64
+        }));
         assert_eq!(rx.counters().oof, 1);
     }
 
@@ -727,7 +767,10 @@ mod tests {
         let (mut rx, _) = receive(T1Framing::Esf, &[0xFF; 100]);
         assert_eq!(
             rx.poll_indication(),
-            Some(Indication::Ais { active: true, at_bit: 193 })
+            Some(Indication::Ais {
+                active: true,
+                at_bit: 193
+            })
         );
     }
 
@@ -741,7 +784,10 @@ mod tests {
         }
         let (mut rx, _) = receive(T1Framing::Esf, &out);
         let inds: Vec<_> = std::iter::from_fn(|| rx.poll_indication()).collect();
-        assert!(inds.iter().any(|i| matches!(i, Indication::Rai { active: true, .. })));
+        assert!(
+            inds.iter()
+                .any(|i| matches!(i, Indication::Rai { active: true, .. }))
+        );
     }
 
     #[test]
@@ -754,7 +800,10 @@ mod tests {
         }
         let (mut rx, _) = receive(T1Framing::Sf, &out);
         let inds: Vec<_> = std::iter::from_fn(|| rx.poll_indication()).collect();
-        assert!(inds.iter().any(|i| matches!(i, Indication::Rai { active: true, .. })));
+        assert!(
+            inds.iter()
+                .any(|i| matches!(i, Indication::Rai { active: true, .. }))
+        );
     }
 
     #[test]

@@ -206,7 +206,10 @@ mod tests {
 
     #[test]
     fn t1_has_b1_to_b23_and_e1_skips_ts16() {
-        assert_eq!(Timeslots::b_channels(T1).collect::<Vec<_>>(), (1..=23).collect::<Vec<_>>());
+        assert_eq!(
+            Timeslots::b_channels(T1).collect::<Vec<_>>(),
+            (1..=23).collect::<Vec<_>>()
+        );
         let e1: Vec<u8> = Timeslots::b_channels(E1).collect();
         assert_eq!(e1.len(), 30);
         assert!(!e1.contains(&16) && e1.contains(&31));
