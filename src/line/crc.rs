@@ -66,7 +66,66 @@ const fn one_bit(width: u32, low: u8) -> [u8; 256] {
     t
 }
 
+/// `D` tables: `t[d][b]` is the top-aligned state after byte `b` then `d` zero bytes.
+const fn distance_tables<const D: usize>(width: u32, low: u8) -> [[u8; 256]; D] {
+    let t0 = tables(width, low);
+    let mut t = [[0u8; 256]; D];
+    let mut b = 0;
+    while b < 256 {
+        t[0][b] = t0[0][b];
+        b += 1;
+    }
+    let mut d = 1;
+    while d < D {
+        let mut b = 0;
+        while b < 256 {
+            t[d][b] = t0[0][t[d - 1][b] as usize];
+            b += 1;
+        }
+        d += 1;
+    }
+    t
+}
+
+/// `t[s]`: the top-aligned state `s` advanced over `lead` (one bit) and then `zeros`
+/// zero bits.
+const fn advance_table(width: u32, low: u8, lead: Option<u8>, zeros: u32) -> [u8; 256] {
+    let poly = low << (8 - width);
+    let mut t = [0u8; 256];
+    let mut s = 0;
+    while s < 256 {
+        let mut reg = s as u8;
+        if let Some(bit) = lead {
+            let fb = ((reg >> 7) ^ bit) & 1;
+            reg <<= 1;
+            if fb != 0 {
+                reg ^= poly;
+            }
+        }
+        let mut i = 0;
+        while i < zeros {
+            reg = if reg & 0x80 != 0 {
+                (reg << 1) ^ poly
+            } else {
+                reg << 1
+            };
+            i += 1;
+        }
+        t[s] = reg;
+        s += 1;
+    }
+    t
+}
+
 static CRC6_TABLES: [[u8; 256]; 8] = tables(6, 0b11);
+/// A T1 frame's 24 timeslot bytes by distance from the frame end.
+static CRC6_FRAME: [[u8; 256]; 24] = distance_tables(6, 0b11);
+/// The state over a T1 frame whose payload is zero: F = 1, then 192 zeros.
+static CRC6_OVER_FRAME: [u8; 256] = advance_table(6, 0b11, Some(1), 192);
+/// An E1 frame's 32 bytes by distance from the frame end.
+static CRC4_FRAME: [[u8; 256]; 32] = distance_tables(4, 0b11);
+/// The state over 256 zero bits.
+static CRC4_OVER_FRAME: [u8; 256] = advance_table(4, 0b11, None, 256);
 static CRC6_ONE: [u8; 256] = one_bit(6, 0b11);
 static CRC4_TABLES: [[u8; 256]; 8] = tables(4, 0b11);
 
@@ -81,6 +140,23 @@ fn fold_u64(t: &[[u8; 256]; 8], state: u8, word: u64) -> u8 {
         ^ t[2][b[5] as usize]
         ^ t[1][b[6] as usize]
         ^ t[0][b[7] as usize]
+}
+
+/// The contribution of `words` (the end of a block) from a zero state: one independent
+/// lookup per byte, so consecutive frames do not wait for each other.
+#[inline(always)]
+fn frame_contribution<const D: usize>(t: &[[u8; 256]; D], words: &[u64]) -> u8 {
+    let mut acc = 0u8;
+    let mut d = D;
+    for w in words {
+        for b in w.to_be_bytes() {
+            d = d.wrapping_sub(1);
+            if let Some(row) = t.get(d) {
+                acc ^= row[b as usize];
+            }
+        }
+    }
+    acc
 }
 
 #[inline(always)]
@@ -134,6 +210,14 @@ impl Crc6 {
         self.0 = fold_bytes(&CRC6_TABLES, self.0, bytes);
     }
 
+    /// Feed one T1 frame for the ESF CRC: the F bit as 1, then TS1..TS24 in `words`.
+    /// Same result as `update_one` and three `update_u64`, but only one lookup depends
+    /// on the running state (by linearity: state part and payload part add).
+    #[inline(always)]
+    pub fn update_t1_frame(&mut self, words: [u64; 3]) {
+        self.0 = CRC6_OVER_FRAME[self.0 as usize] ^ frame_contribution(&CRC6_FRAME, &words);
+    }
+
     /// The remainder, C1 in bit 5 .. C6 in bit 0.
     #[inline]
     pub const fn value(self) -> u8 {
@@ -170,6 +254,12 @@ impl Crc4 {
     /// Feed whole bytes, each most significant bit first.
     pub fn update(&mut self, bytes: &[u8]) {
         self.0 = fold_bytes(&CRC4_TABLES, self.0, bytes);
+    }
+
+    /// Feed one 256-bit E1 frame; one lookup depends on the running state.
+    #[inline(always)]
+    pub fn update_e1_frame(&mut self, words: [u64; 4]) {
+        self.0 = CRC4_OVER_FRAME[self.0 as usize] ^ frame_contribution(&CRC4_FRAME, &words);
     }
 
     /// The remainder, C1 in bit 3 .. C4 in bit 0.
@@ -317,6 +407,26 @@ mod tests {
     fn crc4_e1_smf_two_gives_0101() {
         let smf = e1_smf([0x1B, 0xDF, 0x1B, 0xDF, 0x1B, 0xDF, 0x1B, 0xDF], 0xD5);
         assert_eq!(crc4(&smf), 0b0101);
+    }
+
+    #[test]
+    fn frame_updates_agree_with_word_updates() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let (mut a6, mut b6, mut a4, mut b4) = (Crc6::new(), Crc6::new(), Crc4::new(), Crc4::new());
+        for _ in 0..100 {
+            let w = [rng.u64(..), rng.u64(..), rng.u64(..), rng.u64(..)];
+            a6.update_one();
+            for x in &w[..3] {
+                a6.update_u64(*x);
+            }
+            b6.update_t1_frame([w[0], w[1], w[2]]);
+            assert_eq!(a6, b6);
+            for x in w {
+                a4.update_u64(x);
+            }
+            b4.update_e1_frame(w);
+            assert_eq!(a4, b4);
+        }
     }
 
     #[test]

@@ -516,16 +516,14 @@ impl Receiver {
     }
 
     /// CRC-4 check and E bits for frame `n` of an aligned multiframe.
+    #[inline(always)]
     fn multiframe(&mut self, n: u8, si: u8, w: [u64; 4]) {
         let first = if n.is_multiple_of(2) {
             w[0] & !(1 << 63)
         } else {
             w[0]
         };
-        self.crc.update_u64(first);
-        self.crc.update_u64(w[1]);
-        self.crc.update_u64(w[2]);
-        self.crc.update_u64(w[3]);
+        self.crc.update_e1_frame([first, w[1], w[2], w[3]]);
         if n.is_multiple_of(2) {
             self.c_bits = (self.c_bits << 1) | si;
         } else if n >= 13 && si == 0 {
@@ -563,17 +561,11 @@ impl Receiver {
     }
 }
 
-/// The four 64-bit words of the frame starting at `pos`: five big-endian loads from
-/// one 40-byte window, shifted into place.
+/// The four 64-bit words of the frame starting at `pos`: five big-endian loads,
+/// shifted into place.
 #[inline(always)]
 fn frame_words(bits: &RxBits, pos: u64) -> [u64; 4] {
-    let (win, sh) = bits.window::<40>(pos);
-    let load = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&win[i..i + 8]);
-        u64::from_be_bytes(b)
-    };
-    let l = [load(0), load(8), load(16), load(24), load(32)];
+    let (l, sh) = bits.loads::<5>(pos);
     let join = |a: u64, b: u64| (a << sh) | ((b >> 1) >> (63 - sh));
     [
         join(l[0], l[1]),

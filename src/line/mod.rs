@@ -228,22 +228,27 @@ impl RxBits {
         out
     }
 
-    /// `B` bytes from the byte holding stream bit `pos`, zero padded, and the bit
-    /// offset of `pos` in the first one. One bounds check for a whole frame: the in-frame
-    /// paths then read fixed-size arrays with constant indices.
+    /// `N` big-endian 64-bit loads from the byte holding stream bit `pos`, zero padded
+    /// past the end, and the bit offset of `pos` in that byte. One bounds check for a
+    /// whole frame, and no copy through the stack: the in-frame paths shift these into
+    /// place.
     #[inline(always)]
-    pub(crate) fn window<const B: usize>(&self, pos: u64) -> ([u8; B], u32) {
+    pub(crate) fn loads<const N: usize>(&self, pos: u64) -> ([u64; N], u32) {
         let rel = pos.wrapping_sub(self.base);
-        let mut out = [0u8; B];
+        let mut out = [0u64; N];
         if pos < self.base {
             return (out, 0);
         }
         let byte = (rel / 8) as usize;
-        match self.buf.get(byte..byte + B) {
-            Some(s) => out.copy_from_slice(s),
+        match self.buf.get(byte..byte + 8 * N) {
+            Some(s) => {
+                for (o, c) in out.iter_mut().zip(s.chunks_exact(8)) {
+                    *o = u64::from_be_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8]));
+                }
+            }
             None => {
                 for (k, o) in out.iter_mut().enumerate() {
-                    *o = self.buf.get(byte + k).copied().unwrap_or(0);
+                    *o = self.load(byte + 8 * k);
                 }
             }
         }

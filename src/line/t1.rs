@@ -510,10 +510,7 @@ impl Receiver {
             let mut f_error = None;
             match self.format {
                 T1Framing::Esf => {
-                    self.crc.update_one();
-                    self.crc.update_u64(w[0]);
-                    self.crc.update_u64(w[1]);
-                    self.crc.update_u64(w[2]);
+                    self.crc.update_t1_frame(w);
                     match n % 4 {
                         0 => f_error = Some(f != FPS[(n / 4 - 1) as usize]),
                         2 => self.c_bits = (self.c_bits << 1) | f,
@@ -618,16 +615,10 @@ impl Receiver {
 }
 
 /// The F bit and the three 64-bit words of TS1..TS24 of the frame whose F bit is at
-/// `pos`: four big-endian loads from one 32-byte window, shifted into place.
+/// `pos`: four big-endian loads, shifted into place.
 #[inline(always)]
 fn frame_words(bits: &RxBits, pos: u64) -> (u8, [u64; 3]) {
-    let (win, sh) = bits.window::<32>(pos);
-    let load = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&win[i..i + 8]);
-        u64::from_be_bytes(b)
-    };
-    let (l0, l1, l2, l3) = (load(0), load(8), load(16), load(24));
+    let ([l0, l1, l2, l3], sh) = bits.loads::<4>(pos);
     // `>> 1 >> (63 - sh)` is `>> (64 - sh)` without a shift by 64 when sh is 0.
     let join = |a: u64, b: u64| (a << sh) | ((b >> 1) >> (63 - sh));
     let (a0, a1, a2, a3) = (join(l0, l1), join(l1, l2), join(l2, l3), l3 << sh);

@@ -48,6 +48,8 @@ pub struct Timeslots {
     law: Law,
     /// Indexed by B-channel number (index 0 unused).
     channels: Vec<Channel>,
+    /// The open channels, so a frame costs nothing for the closed ones.
+    open: Vec<u8>,
     counters: Counters,
 }
 
@@ -62,6 +64,7 @@ impl Timeslots {
             framing,
             law,
             channels,
+            open: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -94,8 +97,11 @@ impl Timeslots {
         if !self.is_b_channel(channel) {
             return false;
         }
-        if let Some(c) = self.channels.get_mut(channel as usize) {
+        if let Some(c) = self.channels.get_mut(channel as usize)
+            && !c.open
+        {
             c.open = true;
+            self.open.push(channel);
         }
         true
     }
@@ -105,6 +111,7 @@ impl Timeslots {
         if let Some(c) = self.channels.get_mut(channel as usize) {
             *c = Channel::default();
         }
+        self.open.retain(|&c| c != channel);
     }
 
     /// Move up to `out.len()` received samples of `channel` into `out`; returns how many.
@@ -153,14 +160,17 @@ impl Timeslots {
             .get(self.index(self.framing.d_timeslot()))
             .copied()
             .unwrap_or(0xFF);
-        for ch in 1..self.channels.len() {
-            if !self.channels[ch].open {
-                continue;
-            }
-            let Some(&sample) = timeslots.get(self.index(ch as u8)) else {
+        for &ch in &self.open {
+            let idx = match self.framing {
+                Framing::T1(_) => (ch as usize).saturating_sub(1),
+                Framing::E1 { .. } => ch as usize,
+            };
+            let Some(&sample) = timeslots.get(idx) else {
                 continue;
             };
-            let c = &mut self.channels[ch];
+            let Some(c) = self.channels.get_mut(ch as usize) else {
+                continue;
+            };
             if c.rx.len() == Self::CAPACITY {
                 c.rx.pop_front();
                 self.counters.rx_overflow += 1;
@@ -177,12 +187,13 @@ impl Timeslots {
         if let Some(t) = timeslots.get_mut(di) {
             *t = d_octet;
         }
-        for ch in 1..self.channels.len() {
-            if !self.channels[ch].open {
+        for i in 0..self.open.len() {
+            let ch = self.open[i];
+            let idx = self.index(ch);
+            let Some(c) = self.channels.get_mut(ch as usize) else {
                 continue;
-            }
-            let idx = self.index(ch as u8);
-            let sample = match self.channels[ch].tx.pop_front() {
+            };
+            let sample = match c.tx.pop_front() {
                 Some(s) => s,
                 None => {
                     self.counters.tx_underrun += 1;
