@@ -335,3 +335,45 @@ fn e1_one_payload_bit_flipped_counts_one_crc_error_and_comes_back_as_e_bit() {
     assert_eq!(near.counters().far_end_block_errors, 1);
     assert_eq!(near.counters().crc_errors, 0);
 }
+
+mod never_panics {
+    use dialgate::line::span::Span;
+    use dialgate::line::{Framing, SpanConfig, T1Framing};
+    use proptest::prelude::*;
+    use std::time::{Duration, Instant};
+
+    #[expect(clippy::disallowed_methods, reason = "the virtual clock's epoch")]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any bytes, in any chunks, on any framing: no panic, and the line clock
+        /// still sends exactly one frame per frame-length received.
+        #[test]
+        fn span_any_bytes_any_chunks(
+            framing in prop_oneof![
+                Just(Framing::T1(T1Framing::Esf)),
+                Just(Framing::T1(T1Framing::Sf)),
+                Just(Framing::E1 { crc4: true }),
+                Just(Framing::E1 { crc4: false }),
+            ],
+            chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..700), 0..20),
+        ) {
+            let t0 = epoch();
+            let mut span = Span::new(SpanConfig::new(framing), t0);
+            let mut bits = 0u64;
+            for (i, c) in chunks.iter().enumerate() {
+                let now = t0 + Duration::from_millis(i as u64);
+                span.handle_rx(now, c);
+                span.handle_timeout(now);
+                bits += 8 * c.len() as u64;
+                while span.poll_event().is_some() {}
+                while span.poll_transmit().is_some() {}
+            }
+            prop_assert_eq!(span.counters().frames_tx, bits / framing.frame_bits() as u64);
+        }
+    }
+}

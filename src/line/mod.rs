@@ -261,3 +261,36 @@ impl RxBits {
         (self.words::<1>(pos)[0] >> 56) as u8
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rx_bits_words_at_every_offset_match_bit_reads() {
+        let mut bits = RxBits::default();
+        let data: Vec<u8> = (0..64u32).map(|i| (i * 73 + 5) as u8).collect();
+        bits.extend(&data);
+        for pos in 0..(64 * 8 - 64) as u64 {
+            let w = bits.words::<1>(pos)[0];
+            let (l, sh) = bits.loads::<2>(pos);
+            let joined = (l[0] << sh) | ((l[1] >> 1) >> (63 - sh));
+            for k in 0..64 {
+                let b = u8::from(w >> (63 - k) & 1 == 1);
+                assert_eq!(b, bits.bit(pos + k), "pos {pos} bit {k}");
+            }
+            assert_eq!(joined, w);
+        }
+    }
+
+    #[test]
+    fn rx_bits_reads_outside_the_window_are_zero() {
+        let mut bits = RxBits::default();
+        bits.extend(&[0xFF; 4]);
+        assert_eq!(bits.bit(32), 0);
+        assert_eq!(bits.words::<2>(24), [0xFF00_0000_0000_0000, 0]);
+        bits.discard_before(32);
+        assert_eq!(bits.start(), 32);
+        assert_eq!(bits.bit(0), 0);
+    }
+}

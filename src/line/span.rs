@@ -427,3 +427,60 @@ impl Span {
 fn frames_to_duration(frames: u64) -> Duration {
     Duration::from_nanos(frames.saturating_mul(125_000))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line::T1Framing;
+
+    #[expect(clippy::disallowed_methods, reason = "an epoch for virtual time")]
+    fn span(framing: Framing) -> (Span, Instant) {
+        let t0 = Instant::now();
+        (Span::new(SpanConfig::new(framing), t0), t0)
+    }
+
+    #[test]
+    fn new_span_is_down_out_of_frame_and_silent() {
+        let (mut s, t0) = span(Framing::T1(T1Framing::Esf));
+        let st = s.status();
+        assert!(!st.up && !st.aligned && st.alarms.oof && !st.alarms.los);
+        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.poll_transmit(), None);
+        assert_eq!(s.poll_timeout(), Some(t0 + SpanConfig::LOS_AFTER));
+    }
+
+    #[test]
+    fn line_clocked_one_byte_short_of_a_frame_sends_nothing_then_one_frame() {
+        let (mut s, t0) = span(Framing::E1 { crc4: true });
+        s.handle_rx(t0, &[0x55; 31]);
+        assert_eq!(s.poll_transmit(), None);
+        s.handle_rx(t0, &[0x55; 1]);
+        assert_eq!(s.poll_transmit().map(|b| b.len()), Some(32));
+        assert_eq!(s.counters().frames_tx, 1);
+    }
+
+    #[test]
+    fn down_rx_lost_counts_a_slip_and_the_lost_bytes() {
+        let (mut s, t0) = span(Framing::T1(T1Framing::Sf));
+        s.handle_rx_lost(t0, 193);
+        assert_eq!(s.counters().slips, 1);
+        assert_eq!(s.counters().rx_bytes_lost, 193);
+        assert_eq!(
+            s.counters().frames_tx,
+            8,
+            "lost bits still clock the transmitter"
+        );
+    }
+
+    #[test]
+    fn internal_clock_early_timeout_is_a_no_op() {
+        let mut cfg = SpanConfig::new(Framing::T1(T1Framing::Esf));
+        cfg.clock = Clock::Internal;
+        let (_, t0) = span(cfg.framing);
+        let mut s = Span::new(cfg, t0);
+        s.handle_timeout(t0 + Duration::from_micros(100));
+        assert_eq!(s.counters().frames_tx, 0);
+        s.handle_timeout(t0 + Duration::from_micros(250));
+        assert_eq!(s.counters().frames_tx, 2);
+    }
+}

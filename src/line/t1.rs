@@ -126,8 +126,7 @@ impl Transmitter {
                     }
                 };
                 // The CRC covers the superframe with every F bit taken as 1.
-                self.crc.update_one();
-                self.crc.update(&ts);
+                self.crc.update_t1_frame(words(&ts));
                 if n == 24 {
                     self.c_bits = self.crc.value();
                     self.crc = Crc6::new();
@@ -152,29 +151,34 @@ impl Transmitter {
         } else {
             n + 1
         };
-        self.push_bit(f, out);
+        // Pack F and the 24 octets behind the 0..7 bits already pending, in a local
+        // buffer so the Vec sees one append.
         let sh = self.acc_bits;
-        for &b in &ts {
-            // acc_bits stays the same across a whole byte.
-            out.push(self.acc | (b >> sh));
-            self.acc = if sh == 0 { 0 } else { b << (8 - sh) };
+        let mut buf = [0u8; 25];
+        let mut acc = self.acc | ((f & 1) << (7 - sh));
+        if sh == 7 {
+            // F completed a byte: the octets follow byte aligned.
+            buf[0] = acc;
+            buf[1..].copy_from_slice(&ts);
+            out.extend_from_slice(&buf);
+            self.acc = 0;
+            self.acc_bits = 0;
+            return;
         }
+        let sh = sh + 1;
+        for (o, &b) in buf.iter_mut().zip(&ts) {
+            *o = acc | (b >> sh);
+            acc = b << (8 - sh);
+        }
+        out.extend_from_slice(&buf[..24]);
+        self.acc = acc;
+        self.acc_bits = sh;
     }
 
     fn frames_per_superframe(&self) -> u8 {
         match self.format {
             T1Framing::Esf => 24,
             T1Framing::Sf => 12,
-        }
-    }
-
-    fn push_bit(&mut self, bit: u8, out: &mut Vec<u8>) {
-        self.acc |= (bit & 1) << (7 - self.acc_bits);
-        self.acc_bits += 1;
-        if self.acc_bits == 8 {
-            out.push(self.acc);
-            self.acc = 0;
-            self.acc_bits = 0;
         }
     }
 }
@@ -612,6 +616,15 @@ impl Receiver {
             });
         }
     }
+}
+
+/// TS1..TS24 as three big-endian words, the form the CRC folds take.
+fn words(ts: &[u8; 24]) -> [u64; 3] {
+    let mut w = [0u64; 3];
+    for (o, c) in w.iter_mut().zip(ts.chunks_exact(8)) {
+        *o = u64::from_be_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8]));
+    }
+    w
 }
 
 /// The F bit and the three 64-bit words of TS1..TS24 of the frame whose F bit is at
