@@ -18,6 +18,13 @@
 //! of bits received (and reported lost), so it follows the far end's clock: at
 //! `--speed N` or in a test pushing bytes as fast as it can, 2.5 s of OOF is 20000
 //! frames, not 2.5 s of wall time. LOS is the only wall-time alarm.
+//!
+//! Span up/down follows [`alarm::Machine`]: down on red, LOS or AIS (a brief OOF does
+//! not clear calls), up once alignment has held `recovery_after`, at start-up too. RAI
+//! from the far end is reported and makes [`Status::accepts_new_calls`] false but does
+//! not take the span down (contract: "span down for new calls"). While red, LOS or AIS
+//! we send RAI. B-channel samples are buffered per open channel, bounded (see
+//! [`timeslot`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -6,14 +6,20 @@
 //! any bit offset.
 //!
 //! ```text
-//!                 24 FPS bits (ESF, then CRC-6 of the previous superframe matches)
-//!                 48 Ft/Fs bits (SF)
-//!   ┌─────────┐   or, just after an OOF, half of that within 8 bits of the old offset ┌─────────┐
-//!   │ Hunting │ ───────────────────────────────────────────────────────────────────▶ │ Aligned │
-//!   └─────────┘ ◀─────────────────────────────────────────────────────────────────── └─────────┘
-//!    193 shift registers,      2 errors in 4 consecutive FPS (ESF) or Ft (SF) bits:
-//!    one per bit position      OOF, re-hunt from one superframe back
+//!               24 FPS bits, then the CRC-6 of the previous superframe matches (ESF)
+//!               48 Ft/Fs bits (SF)
+//!               within 6 superframes of an OOF and 8 bits of the old offset: half of that
+//!   ┌─────────┐ ─────────────────────────────────────────────────────────────▶ ┌─────────┐
+//!   │ Hunting │                                                                 │ Aligned │
+//!   └─────────┘ ◀───────────────────────────────────────────────────────────── └─────────┘
+//!    193 shift registers,   2 errors in 4 consecutive FPS (ESF) or Ft (SF) bits: OOF;
+//!    one per bit position   re-hunt from one superframe before the last clean F bit
 //! ```
+//!
+//! The shortened pattern after an OOF is what keeps a small slip's realignment within
+//! the two superframes after the one it hit: 12 FPS bits plus a CRC-6 near the old
+//! offset (17 offsets) are about as unlikely to mimic as 24 FPS bits plus a CRC-6 over
+//! all 193. A realignment onto a new bit position counts a slip.
 //!
 //! ESF frame n (1..24): n = 4k carries the FPS 0 0 1 0 1 1, n = 4k + 2 carries C1..C6
 //! (CRC-6 of the previous superframe with every F bit taken as 1), odd frames carry the
@@ -21,8 +27,9 @@
 //! 1 0 1 0 1 0, even frames Fs = 0 0 1 1 1 0; RAI is bit 2 of every timeslot at 0.
 //!
 //! While hunting, the receiver goes bit by bit (O(1) per bit, the register trick of the
-//! notes); that only runs until lock. In frame, each frame costs three shifted 64-bit
-//! loads, a CRC-6 fold of the same three words and a few F-bit tests.
+//! notes); that only runs until lock. In frame, each frame costs four big-endian 64-bit
+//! loads shifted into place, a CRC-6 fold of the three timeslot words in which only one
+//! lookup depends on the running CRC ([`Crc6::update_t1_frame`]), and a few F-bit tests.
 
 use std::collections::VecDeque;
 
