@@ -554,7 +554,8 @@ impl Receiver {
                 if self.f_errors == 0 {
                     self.good_until = pos;
                 }
-                if self.f_errors.count_ones() >= 2 {
+                // Two or more of the last four wrong (no popcnt on the baseline target).
+                if self.f_errors & self.f_errors.wrapping_sub(1) != 0 {
                     // Re-hunt from one superframe before the last clean framing bit: the
                     // slip came after it, and the new position's pattern has been running
                     // since. Only one superframe, so the old position cannot show enough
