@@ -19,7 +19,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::ie::{Layer1Protocol, PartyNumber, Presentation, Screening};
+use super::ie::{Display, Layer1Protocol, PartyNumber, Presentation, Screening};
 use super::message::ProtocolDiscriminator;
 
 /// The switch type at the far end of the span.
@@ -96,6 +96,15 @@ impl Variant {
             Self::National => Some(ProtocolDiscriminator::NATIONAL_MAINTENANCE),
             Self::Ess5 | Self::Ess4 | Self::Dms100 => Some(ProtocolDiscriminator::MAINTENANCE),
             Self::EuroIsdn | Self::Qsig => None,
+        }
+    }
+
+    /// Display text coded for this switch: `B1` + text for North American switches,
+    /// plain text elsewhere (reference section 5.8).
+    pub fn display(self, text: &str) -> Display {
+        Display {
+            charset: self.display_prefix(),
+            ..Display::new(text)
         }
     }
 
