@@ -20,8 +20,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::Bytes;
-
 use super::cause::{Cause, Location};
 
 /// A codeset (Q.931 4.5.2): which table an identifier belongs to.
@@ -260,7 +258,52 @@ pub struct Ie {
 #[derive(Clone, PartialEq, Eq, Debug)]
 enum Repr {
     Single(u8),
-    Variable { id: u8, contents: Bytes },
+    Variable { id: u8, contents: Contents },
+}
+
+/// Contents up to this many octets live inside the element: decoding a message
+/// then costs one allocation (the element list), whatever its elements.
+const INLINE: usize = 30;
+
+/// Element contents, stored inline when short.
+#[derive(Clone)]
+enum Contents {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Contents {
+    fn new(octets: &[u8]) -> Self {
+        let mut buf = [0; INLINE];
+        match (buf.get_mut(..octets.len()), u8::try_from(octets.len())) {
+            (Some(head), Ok(len)) => {
+                head.copy_from_slice(octets);
+                Self::Inline { len, buf }
+            }
+            _ => Self::Heap(octets.into()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or(&[]),
+            Self::Heap(octets) => octets,
+        }
+    }
+}
+
+impl PartialEq for Contents {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Contents {}
+
+impl fmt::Debug for Contents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02X?}", self.as_slice())
+    }
 }
 
 impl Ie {
@@ -281,12 +324,12 @@ impl Ie {
     pub fn variable(
         codeset: Codeset,
         id: IeId,
-        contents: impl Into<Bytes>,
+        contents: impl AsRef<[u8]>,
     ) -> Result<Self, EncodeError> {
         if id.0 & 0x80 != 0 {
             return Err(EncodeError::NotVariableLength(id.0));
         }
-        let contents = contents.into();
+        let contents = contents.as_ref();
         if contents.len() > 255 {
             return Err(EncodeError::TooLong {
                 ie: id,
@@ -295,7 +338,10 @@ impl Ie {
         }
         Ok(Self {
             codeset,
-            repr: Repr::Variable { id: id.0, contents },
+            repr: Repr::Variable {
+                id: id.0,
+                contents: Contents::new(contents),
+            },
         })
     }
 
@@ -309,10 +355,13 @@ impl Ie {
     }
 
     /// Internal constructor for the decoder: the contents are already bounded.
-    pub(crate) fn from_wire(codeset: Codeset, id: u8, contents: Bytes) -> Self {
+    pub(crate) fn from_wire(codeset: Codeset, id: u8, contents: &[u8]) -> Self {
         Self {
             codeset,
-            repr: Repr::Variable { id, contents },
+            repr: Repr::Variable {
+                id,
+                contents: Contents::new(contents),
+            },
         }
     }
 
@@ -354,7 +403,7 @@ impl Ie {
     pub fn contents(&self) -> &[u8] {
         match &self.repr {
             Repr::Single(_) => &[],
-            Repr::Variable { contents, .. } => contents,
+            Repr::Variable { contents, .. } => contents.as_slice(),
         }
     }
 
@@ -367,7 +416,7 @@ impl Ie {
     pub fn encoded_len(&self) -> usize {
         match &self.repr {
             Repr::Single(_) => 1,
-            Repr::Variable { contents, .. } => 2 + contents.len(),
+            Repr::Variable { contents, .. } => 2 + contents.as_slice().len(),
         }
     }
 
@@ -376,6 +425,7 @@ impl Ie {
         match &self.repr {
             Repr::Single(o) => out.push(*o),
             Repr::Variable { id, contents } => {
+                let contents = contents.as_slice();
                 out.push(*id);
                 // Bounded to 255 by every constructor.
                 out.push(u8::try_from(contents.len()).unwrap_or(u8::MAX));
@@ -391,13 +441,18 @@ pub trait IeCodec: Sized {
     fn decode(contents: &[u8]) -> Result<Self, IeError>;
     /// Appends the contents (not the identifier or length).
     fn encode(&self, out: &mut Vec<u8>);
+    /// Checks the contents as [`IeCodec::decode`] would, possibly without
+    /// building the value.
+    fn validate(contents: &[u8]) -> Result<(), IeError> {
+        Self::decode(contents).map(drop)
+    }
 }
 
 /// Checks the contents of a known codeset 0 element with its typed decoder;
 /// `None` for identifiers this codec does not decode (and single-octet ones).
 pub fn validate(id: IeId, contents: &[u8]) -> Option<Result<(), IeError>> {
     fn check<T: IeCodec>(contents: &[u8]) -> Option<Result<(), IeError>> {
-        Some(T::decode(contents).map(|_| ()))
+        Some(T::validate(contents))
     }
     match id {
         IeId::CHANGE_STATUS => check::<ChangeStatus>(contents),
@@ -833,8 +888,11 @@ impl ChannelId {
     }
 }
 
-impl IeCodec for ChannelId {
-    fn decode(contents: &[u8]) -> Result<Self, IeError> {
+impl ChannelId {
+    /// Parses the element without copying the channel octets: returns it with
+    /// `channels` empty, and the raw octets 3.3.. (numbers with their extension
+    /// bits, or the slot map).
+    fn parse(contents: &[u8]) -> Result<(Self, &[u8]), IeError> {
         let mut r = Reader::new(contents);
         let o3 = r.octet("3")?;
         r.group_tail(o3, "3")?;
@@ -850,7 +908,7 @@ impl IeCodec for ChannelId {
             None
         };
         let mut channel_type = None;
-        let mut channels = Vec::new();
+        let mut raw: &[u8] = &[];
         if primary_rate && r.peek().is_some() {
             let o32 = r.octet("3.2")?;
             if o32 & 0x80 == 0 {
@@ -861,29 +919,44 @@ impl IeCodec for ChannelId {
                 slot_map: o32 & 0x10 != 0,
                 element_type: ElementType(o32 & 0x0F),
             };
-            if t.slot_map {
-                channels = r.rest().to_vec();
-                if channels.is_empty() {
-                    return Err(IeError::Truncated { octet: "3.3" });
-                }
+            let numbers = r.rest();
+            raw = if t.slot_map {
+                numbers
             } else {
-                let first = r.octet("3.3")?;
-                let tail = r.group_tail(first, "3.3")?;
-                channels.reserve_exact(1 + tail.len());
-                channels.push(first & 0x7F);
-                channels.extend(tail.iter().map(|o| o & 0x7F));
+                // Channel numbers end at the first octet with ext = 1; skip the rest.
+                let end = numbers.iter().position(|o| o & 0x80 != 0);
+                end.and_then(|e| numbers.get(..=e)).unwrap_or(&[])
+            };
+            if raw.is_empty() {
+                return Err(IeError::Truncated { octet: "3.3" });
             }
             channel_type = Some(t);
         }
-        Ok(Self {
+        let id = Self {
             interface_id,
             primary_rate,
             exclusive: o3 & 0x08 != 0,
             d_channel: o3 & 0x04 != 0,
             selection: ChannelSelection(o3 & 0x03),
             channel_type,
-            channels,
-        })
+            channels: Vec::new(),
+        };
+        Ok((id, raw))
+    }
+}
+
+impl IeCodec for ChannelId {
+    fn decode(contents: &[u8]) -> Result<Self, IeError> {
+        let (mut id, raw) = Self::parse(contents)?;
+        id.channels = match id.channel_type {
+            Some(t) if t.slot_map => raw.to_vec(),
+            _ => raw.iter().map(|o| o & 0x7F).collect(),
+        };
+        Ok(id)
+    }
+
+    fn validate(contents: &[u8]) -> Result<(), IeError> {
+        Self::parse(contents).map(drop)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

@@ -19,8 +19,6 @@
 
 use std::fmt;
 
-use bytes::Bytes;
-
 use super::cause::{Cause, Location};
 use super::ie::{
     self, BearerCapability, CallState, CallStateIe, CauseIe, ChangeStatus, ChannelId, Codeset,
@@ -439,7 +437,7 @@ pub struct Message {
     pub message_type: MessageType,
     ies: Vec<Ie>,
     /// Octets after an ESCAPE message type, kept opaque (national coding).
-    national: Bytes,
+    national: Vec<u8>,
     locked: Codeset,
     pending: Option<Codeset>,
 }
@@ -461,7 +459,7 @@ impl Message {
             call_ref,
             message_type,
             ies: Vec::new(),
-            national: Bytes::new(),
+            national: Vec::new(),
             locked: Codeset::ITU,
             pending: None,
         }
@@ -479,13 +477,7 @@ impl Message {
     /// per-type checks of [`Message::check`]; for `line watch` and for answering
     /// a broken message with what it did contain.
     pub fn decode_unchecked(octets: &[u8]) -> Result<Self, DecodeError> {
-        Self::decode_bytes(Bytes::copy_from_slice(octets))
-    }
-
-    /// [`Message::decode_unchecked`] without copying: elements share `octets`.
-    pub fn decode_bytes(octets: Bytes) -> Result<Self, DecodeError> {
-        let buf = octets.as_ref();
-        let (&pd, rest) = buf.split_first().ok_or(DecodeError::Truncated)?;
+        let (&pd, rest) = octets.split_first().ok_or(DecodeError::Truncated)?;
         let protocol = ProtocolDiscriminator(pd);
         if protocol != ProtocolDiscriminator::Q931 && !protocol.is_maintenance() {
             return Err(DecodeError::UnknownProtocol(protocol));
@@ -506,42 +498,38 @@ impl Message {
         let (&mt, rest) = rest.split_first().ok_or(DecodeError::Truncated)?;
         let message_type = MessageType(mt);
         let mut message = Self::with_protocol(protocol, call_ref, message_type);
-        let start = buf.len() - rest.len();
         if message_type == MessageType::ESCAPE && protocol == ProtocolDiscriminator::Q931 {
-            message.national = octets.slice(start..);
+            message.national = rest.to_vec();
             return Ok(message);
         }
-        message.ies.reserve(rest.len() / 4 + 1);
-        let mut pos = start;
-        while let Some(&octet) = buf.get(pos) {
+        message.ies.reserve(rest.len() / 5 + 1);
+        let mut rest = rest;
+        while let Some((&octet, tail)) = rest.split_first() {
             let active = message.pending.unwrap_or(message.locked);
             if octet & 0x80 != 0 {
-                message.note_single(active, octet);
+                message.note_single(octet);
                 message.ies.push(Ie::single(active, octet));
-                pos += 1;
+                rest = tail;
                 continue;
             }
-            let truncated = DecodeError::IeTruncated {
+            let truncated = || DecodeError::IeTruncated {
                 call_ref,
                 message_type,
                 ie: IeId(octet),
             };
-            let len = usize::from(*buf.get(pos + 1).ok_or(truncated.clone())?);
-            let end = pos + 2 + len;
-            if end > buf.len() {
-                return Err(truncated);
-            }
+            let (&len, tail) = tail.split_first().ok_or_else(truncated)?;
+            let (contents, tail) = tail
+                .split_at_checked(usize::from(len))
+                .ok_or_else(truncated)?;
             message.pending = None;
-            message
-                .ies
-                .push(Ie::from_wire(active, octet, octets.slice(pos + 2..end)));
-            pos = end;
+            message.ies.push(Ie::from_wire(active, octet, contents));
+            rest = tail;
         }
         Ok(message)
     }
 
-    /// Updates the codeset state for a single-octet element read in codeset `active`.
-    fn note_single(&mut self, active: Codeset, octet: u8) {
+    /// Updates the codeset state for a single-octet element.
+    fn note_single(&mut self, octet: u8) {
         match Shift::from_octet(octet) {
             // Only shifts to a higher codeset lock (Q.931 4.5.3); a locking shift to
             // the same or a lower codeset is kept on the wire but changes nothing.
@@ -552,10 +540,7 @@ impl Message {
                 }
             }
             Some(Shift::NonLocking(c)) => self.pending = Some(c),
-            None => {
-                let _ = active;
-                self.pending = None;
-            }
+            None => self.pending = None,
         }
     }
 
@@ -892,7 +877,7 @@ impl Message {
         let active = self.pending.unwrap_or(self.locked);
         if let Some(octet) = ie.single_octet() {
             let ie = Ie::single(active, octet);
-            self.note_single(active, octet);
+            self.note_single(octet);
             self.ies.push(ie);
             return;
         }
@@ -901,7 +886,7 @@ impl Message {
         } else {
             let target = ie.codeset();
             self.ies.push(Ie::shift(active, Shift::NonLocking(target)));
-            match Ie::variable(target, ie.id(), Bytes::copy_from_slice(ie.contents())) {
+            match Ie::variable(target, ie.id(), ie.contents()) {
                 Ok(ie) => ie,
                 // Cannot fail: the contents came from a valid element.
                 Err(_) => ie,
