@@ -284,6 +284,20 @@ impl Contents {
         }
     }
 
+    /// The `len` octets at the start of `window` (which the caller has checked
+    /// holds them). When the window spans a whole inline buffer, that fixed-size
+    /// block is copied, which is cheaper than a variable-length copy; only the
+    /// first `len` octets are ever exposed.
+    fn from_window(window: &[u8], len: usize) -> Self {
+        match (window.first_chunk::<INLINE>(), u8::try_from(len)) {
+            (Some(block), Ok(short)) if len <= INLINE => Self::Inline {
+                len: short,
+                buf: *block,
+            },
+            _ => Self::new(window.get(..len).unwrap_or(window)),
+        }
+    }
+
     fn as_slice(&self) -> &[u8] {
         match self {
             Self::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or(&[]),
@@ -355,12 +369,13 @@ impl Ie {
     }
 
     /// Internal constructor for the decoder: the contents are already bounded.
-    pub(crate) fn from_wire(codeset: Codeset, id: u8, contents: &[u8]) -> Self {
+    /// `window` starts with the `len` octets of contents and may run on.
+    pub(crate) fn from_wire(codeset: Codeset, id: u8, window: &[u8], len: usize) -> Self {
         Self {
             codeset,
             repr: Repr::Variable {
                 id,
-                contents: Contents::new(contents),
+                contents: Contents::from_window(window, len),
             },
         }
     }
@@ -708,8 +723,10 @@ impl BearerCapability {
     }
 }
 
-impl IeCodec for BearerCapability {
-    fn decode(contents: &[u8]) -> Result<Self, IeError> {
+impl BearerCapability {
+    /// Parses the element without copying: returns it with the two octet lists
+    /// empty, plus the raw octets 5a.. and 6.. they would hold.
+    fn parse(contents: &[u8]) -> Result<(Self, &[u8], &[u8]), IeError> {
         let mut r = Reader::new(contents);
         let o3 = r.octet("3")?;
         r.group_tail(o3, "3a")?;
@@ -722,22 +739,44 @@ impl IeCodec for BearerCapability {
             None
         };
         let mut layer1 = None;
-        let mut layer1_options = Vec::new();
+        let mut options: &[u8] = &[];
         if let Some(o5) = r.peek().filter(|o| o & 0x60 == 0x20) {
             r.octet("5")?;
             layer1 = Some(Layer1Protocol(o5 & 0x1F));
-            layer1_options = r.group_tail(o5, "5a")?.to_vec();
+            options = r.group_tail(o5, "5a")?;
         }
-        Ok(Self {
+        let bc = Self {
             coding_standard: CodingStandard((o3 >> 5) & 0x03),
             transfer_capability: TransferCapability(o3 & 0x1F),
             transfer_mode: TransferMode((o4 >> 5) & 0x03),
             rate,
             rate_multiplier,
             layer1,
-            layer1_options,
-            higher_layers: r.rest().to_vec(),
-        })
+            layer1_options: Vec::new(),
+            higher_layers: Vec::new(),
+        };
+        Ok((bc, options, r.rest()))
+    }
+}
+
+fn owned(octets: &[u8]) -> Vec<u8> {
+    if octets.is_empty() {
+        Vec::new()
+    } else {
+        octets.to_vec()
+    }
+}
+
+impl IeCodec for BearerCapability {
+    fn decode(contents: &[u8]) -> Result<Self, IeError> {
+        let (mut bc, options, higher) = Self::parse(contents)?;
+        bc.layer1_options = owned(options);
+        bc.higher_layers = owned(higher);
+        Ok(bc)
+    }
+
+    fn validate(contents: &[u8]) -> Result<(), IeError> {
+        Self::parse(contents).map(drop)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

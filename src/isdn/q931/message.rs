@@ -518,12 +518,11 @@ impl Message {
                 ie: IeId(octet),
             };
             let (&len, tail) = tail.split_first().ok_or_else(truncated)?;
-            let (contents, tail) = tail
-                .split_at_checked(usize::from(len))
-                .ok_or_else(truncated)?;
+            let len = usize::from(len);
+            let next = tail.get(len..).ok_or_else(truncated)?;
             message.pending = None;
-            message.ies.push(Ie::from_wire(active, octet, contents));
-            rest = tail;
+            message.ies.push(Ie::from_wire(active, octet, tail, len));
+            rest = next;
         }
         Ok(message)
     }
