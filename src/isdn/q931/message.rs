@@ -406,8 +406,8 @@ impl DecodeError {
     }
 }
 
-/// Mandatory elements per message type (reference section 6; libpri enforces the
-/// same set). Elements that are mandatory only in some states or directions
+/// Mandatory elements per message type, at most two (reference section 6; libpri
+/// enforces the same set). Elements that are mandatory only in some states or directions
 /// ("channel identification if first response to SETUP", "cause if first
 /// clearing message") are left to the call control.
 fn mandatory_ies(protocol: ProtocolDiscriminator, message_type: MessageType) -> &'static [IeId] {
@@ -502,7 +502,7 @@ impl Message {
             message.national = rest.to_vec();
             return Ok(message);
         }
-        message.ies.reserve(rest.len() / 5 + 1);
+        message.ies = Vec::with_capacity(rest.len() / 5 + 1);
         let mut rest = rest;
         while let Some((&octet, tail)) = rest.split_first() {
             let active = message.pending.unwrap_or(message.locked);
@@ -556,29 +556,39 @@ impl Message {
                 message_type,
             });
         }
-        if let Some(ie) = self.ies.iter().find(|ie| {
-            ie.codeset() == Codeset::ITU
-                && ie.single_octet().is_none()
-                && ie.id().comprehension_required()
-                && !ie.id().is_known()
-        }) {
-            return Err(DecodeError::ComprehensionRequired {
-                call_ref,
-                message_type,
-                ie: ie.id(),
-            });
-        }
+        // One pass: comprehension-required elements, and the first occurrence of
+        // each mandatory element (at most two per message type).
         let mandatory = mandatory_ies(self.protocol, message_type);
-        if let Some(&ie) = mandatory.iter().find(|id| self.find(**id).is_none()) {
-            return Err(DecodeError::MandatoryIeMissing {
-                call_ref,
-                message_type,
-                ie,
-            });
+        let mut found: [Option<&Ie>; 2] = [None; 2];
+        for ie in &self.ies {
+            if ie.codeset() != Codeset::ITU || ie.single_octet().is_some() {
+                continue;
+            }
+            let id = ie.id();
+            if id.comprehension_required() && !id.is_known() {
+                return Err(DecodeError::ComprehensionRequired {
+                    call_ref,
+                    message_type,
+                    ie: id,
+                });
+            }
+            for (slot, wanted) in found.iter_mut().zip(mandatory) {
+                if slot.is_none() && *wanted == id {
+                    *slot = Some(ie);
+                }
+            }
         }
-        for &id in mandatory {
-            if let Some(Err(reason)) = self.find(id).and_then(|ie| ie::validate(id, ie.contents()))
-            {
+        for (slot, &ie) in found.iter().zip(mandatory) {
+            if slot.is_none() {
+                return Err(DecodeError::MandatoryIeMissing {
+                    call_ref,
+                    message_type,
+                    ie,
+                });
+            }
+        }
+        for (slot, &id) in found.iter().zip(mandatory) {
+            if let Some(Err(reason)) = slot.and_then(|ie| ie::validate(id, ie.contents())) {
                 return Err(DecodeError::InvalidIeContents {
                     call_ref,
                     message_type,
@@ -1284,6 +1294,15 @@ mod tests {
             assert_eq!(got, err);
             assert_eq!(got.cause(), None);
             assert_eq!(got.call_ref(), None);
+        }
+    }
+
+    #[test]
+    fn no_message_type_has_more_than_two_mandatory_ies() {
+        for pd in [0x08, 0x03, 0x43] {
+            for mt in 0..=255u8 {
+                assert!(mandatory_ies(ProtocolDiscriminator(pd), MessageType(mt)).len() <= 2);
+            }
         }
     }
 
