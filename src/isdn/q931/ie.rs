@@ -252,18 +252,16 @@ pub enum IeError {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Ie {
     codeset: Codeset,
-    repr: Repr,
-}
-
-#[derive(Clone, PartialEq, Eq, Debug)]
-enum Repr {
-    Single(u8),
-    Variable { id: u8, contents: Contents },
+    /// The whole octet of a single-octet element, or the identifier of a
+    /// variable-length one.
+    octet: u8,
+    /// `None` for single-octet elements.
+    contents: Option<Contents>,
 }
 
 /// Contents up to this many octets live inside the element: decoding a message
 /// then costs one allocation (the element list), whatever its elements.
-const INLINE: usize = 30;
+const INLINE: usize = 22;
 
 /// Element contents, stored inline when short.
 #[derive(Clone)]
@@ -321,11 +319,19 @@ impl fmt::Debug for Contents {
 }
 
 impl Ie {
+    /// A filler for unused slots of fixed-size element storage.
+    pub(crate) const PLACEHOLDER: Self = Self {
+        codeset: Codeset::ITU,
+        octet: 0x80,
+        contents: None,
+    };
+
     /// A single-octet element (bit 8 of `octet` is forced to 1).
     pub fn single(codeset: Codeset, octet: u8) -> Self {
         Self {
             codeset,
-            repr: Repr::Single(octet | 0x80),
+            octet: octet | 0x80,
+            contents: None,
         }
     }
 
@@ -352,10 +358,8 @@ impl Ie {
         }
         Ok(Self {
             codeset,
-            repr: Repr::Variable {
-                id: id.0,
-                contents: Contents::new(contents),
-            },
+            octet: id.0,
+            contents: Some(Contents::new(contents)),
         })
     }
 
@@ -373,10 +377,8 @@ impl Ie {
     pub(crate) fn from_wire(codeset: Codeset, id: u8, window: &[u8], len: usize) -> Self {
         Self {
             codeset,
-            repr: Repr::Variable {
-                id,
-                contents: Contents::from_window(window, len),
-            },
+            octet: id,
+            contents: Some(Contents::from_window(window, len)),
         }
     }
 
@@ -389,10 +391,10 @@ impl Ie {
     /// octet with its value bits cleared for type-1 ones, the identifier octet
     /// for variable-length ones.
     pub fn id(&self) -> IeId {
-        match self.repr {
-            Repr::Single(o) if o & 0xF0 == 0xA0 => IeId(o),
-            Repr::Single(o) => IeId(o & 0xF0),
-            Repr::Variable { id, .. } => IeId(id),
+        match (self.octet, &self.contents) {
+            (o, None) if o & 0xF0 == 0xA0 => IeId(o),
+            (o, None) => IeId(o & 0xF0),
+            (id, Some(_)) => IeId(id),
         }
     }
 
@@ -403,9 +405,9 @@ impl Ie {
 
     /// The octet of a single-octet element.
     pub fn single_octet(&self) -> Option<u8> {
-        match self.repr {
-            Repr::Single(o) => Some(o),
-            Repr::Variable { .. } => None,
+        match self.contents {
+            None => Some(self.octet),
+            Some(_) => None,
         }
     }
 
@@ -416,9 +418,9 @@ impl Ie {
 
     /// The contents of a variable-length element (empty for single-octet ones).
     pub fn contents(&self) -> &[u8] {
-        match &self.repr {
-            Repr::Single(_) => &[],
-            Repr::Variable { contents, .. } => contents.as_slice(),
+        match &self.contents {
+            None => &[],
+            Some(contents) => contents.as_slice(),
         }
     }
 
@@ -429,19 +431,19 @@ impl Ie {
 
     /// Octets this element takes on the wire.
     pub fn encoded_len(&self) -> usize {
-        match &self.repr {
-            Repr::Single(_) => 1,
-            Repr::Variable { contents, .. } => 2 + contents.as_slice().len(),
+        match &self.contents {
+            None => 1,
+            Some(contents) => 2 + contents.as_slice().len(),
         }
     }
 
     /// Appends the element's wire octets.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        match &self.repr {
-            Repr::Single(o) => out.push(*o),
-            Repr::Variable { id, contents } => {
+        match &self.contents {
+            None => out.push(self.octet),
+            Some(contents) => {
                 let contents = contents.as_slice();
-                out.push(*id);
+                out.push(self.octet);
                 // Bounded to 255 by every constructor.
                 out.push(u8::try_from(contents.len()).unwrap_or(u8::MAX));
                 out.extend_from_slice(contents);
@@ -2227,6 +2229,10 @@ mod tests {
             Err(EncodeError::TooLong { .. })
         ));
         assert!(Ie::variable(Codeset::ITU, IeId::SENDING_COMPLETE, vec![]).is_err());
+        // Contents longer than the inline buffer live on the heap, unchanged.
+        let long = Ie::variable(Codeset::ITU, IeId::DISPLAY, [b'x'; 40]).unwrap();
+        assert_eq!(long.contents(), [b'x'; 40]);
+        assert_eq!(long.encoded_len(), 42);
     }
 
     #[test]

@@ -426,6 +426,66 @@ fn mandatory_ies(protocol: ProtocolDiscriminator, message_type: MessageType) -> 
     }
 }
 
+/// Elements a message keeps without allocating; a PRI SETUP has five to eight.
+const INLINE_IES: usize = 8;
+
+/// The element list: inline up to [`INLINE_IES`] elements, then on the heap, so
+/// decoding a typical message allocates nothing.
+#[derive(Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "inline storage is the point: no allocation per decoded message"
+)]
+enum IeList {
+    Inline { len: u8, items: [Ie; INLINE_IES] },
+    Heap(Vec<Ie>),
+}
+
+impl IeList {
+    fn as_slice(&self) -> &[Ie] {
+        match self {
+            Self::Inline { len, items } => items.get(..usize::from(*len)).unwrap_or(&[]),
+            Self::Heap(items) => items,
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Ie> {
+        self.as_slice().iter()
+    }
+
+    fn push(&mut self, ie: Ie) {
+        match self {
+            Self::Inline { len, items } => match items.get_mut(usize::from(*len)) {
+                Some(slot) => {
+                    *slot = ie;
+                    *len += 1;
+                }
+                None => {
+                    let mut heap = Vec::with_capacity(2 * INLINE_IES);
+                    heap.extend(std::mem::replace(items, [Ie::PLACEHOLDER; INLINE_IES]));
+                    heap.push(ie);
+                    *self = Self::Heap(heap);
+                }
+            },
+            Self::Heap(items) => items.push(ie),
+        }
+    }
+}
+
+impl PartialEq for IeList {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for IeList {}
+
+impl fmt::Debug for IeList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
 /// A Q.931 message: header plus every element in wire order.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Message {
@@ -435,7 +495,7 @@ pub struct Message {
     pub call_ref: CallRef,
     /// Message type.
     pub message_type: MessageType,
-    ies: Vec<Ie>,
+    ies: IeList,
     /// Octets after an ESCAPE message type, kept opaque (national coding).
     national: Vec<u8>,
     locked: Codeset,
@@ -458,7 +518,10 @@ impl Message {
             protocol,
             call_ref,
             message_type,
-            ies: Vec::new(),
+            ies: IeList::Inline {
+                len: 0,
+                items: [Ie::PLACEHOLDER; INLINE_IES],
+            },
             national: Vec::new(),
             locked: Codeset::ITU,
             pending: None,
@@ -502,7 +565,6 @@ impl Message {
             message.national = rest.to_vec();
             return Ok(message);
         }
-        message.ies = Vec::with_capacity(rest.len() / 5 + 1);
         let mut rest = rest;
         while let Some((&octet, tail)) = rest.split_first() {
             let active = message.pending.unwrap_or(message.locked);
@@ -560,7 +622,7 @@ impl Message {
         // each mandatory element (at most two per message type).
         let mandatory = mandatory_ies(self.protocol, message_type);
         let mut found: [Option<&Ie>; 2] = [None; 2];
-        for ie in &self.ies {
+        for ie in self.ies.iter() {
             if ie.codeset() != Codeset::ITU || ie.single_octet().is_some() {
                 continue;
             }
@@ -639,7 +701,7 @@ impl Message {
         self.call_ref.encode(out);
         out.push(self.message_type.0);
         out.extend_from_slice(&self.national);
-        for ie in &self.ies {
+        for ie in self.ies.iter() {
             ie.encode(out);
         }
     }
@@ -661,7 +723,7 @@ impl Message {
 
     /// Every element, in wire order, shifts included.
     pub fn ies(&self) -> &[Ie] {
-        &self.ies
+        self.ies.as_slice()
     }
 
     /// Octets following an ESCAPE message type (empty otherwise).
@@ -1304,6 +1366,23 @@ mod tests {
                 assert!(mandatory_ies(ProtocolDiscriminator(pd), MessageType(mt)).len() <= 2);
             }
         }
+    }
+
+    #[test]
+    fn more_elements_than_fit_inline_spill_and_round_trip() {
+        let mut m = Message::new(CallRef::new(9, false), MessageType::INFORMATION);
+        for digit in 0..20u8 {
+            let keypad = ie::Keypad {
+                digits: char::from(b'0' + digit % 10).to_string(),
+            };
+            m.push_ie(IeId::KEYPAD_FACILITY, &keypad).unwrap();
+        }
+        assert_eq!(m.ies().len(), 20);
+        let bytes = m.encode();
+        let back = Message::decode(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.encode(), bytes);
+        assert_eq!(back.keypad().unwrap().digits, "0");
     }
 
     #[test]
