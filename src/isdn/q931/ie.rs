@@ -319,13 +319,6 @@ impl fmt::Debug for Contents {
 }
 
 impl Ie {
-    /// A filler for unused slots of fixed-size element storage.
-    pub(crate) const PLACEHOLDER: Self = Self {
-        codeset: Codeset::ITU,
-        octet: 0x80,
-        contents: None,
-    };
-
     /// A single-octet element (bit 8 of `octet` is forced to 1).
     pub fn single(codeset: Codeset, octet: u8) -> Self {
         Self {

@@ -426,65 +426,8 @@ fn mandatory_ies(protocol: ProtocolDiscriminator, message_type: MessageType) -> 
     }
 }
 
-/// Elements a message keeps without allocating; a PRI SETUP has five to eight.
-const INLINE_IES: usize = 8;
-
-/// The element list: inline up to [`INLINE_IES`] elements, then on the heap, so
-/// decoding a typical message allocates nothing.
-#[derive(Clone)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "inline storage is the point: no allocation per decoded message"
-)]
-enum IeList {
-    Inline { len: u8, items: [Ie; INLINE_IES] },
-    Heap(Vec<Ie>),
-}
-
-impl IeList {
-    fn as_slice(&self) -> &[Ie] {
-        match self {
-            Self::Inline { len, items } => items.get(..usize::from(*len)).unwrap_or(&[]),
-            Self::Heap(items) => items,
-        }
-    }
-
-    fn iter(&self) -> std::slice::Iter<'_, Ie> {
-        self.as_slice().iter()
-    }
-
-    fn push(&mut self, ie: Ie) {
-        match self {
-            Self::Inline { len, items } => match items.get_mut(usize::from(*len)) {
-                Some(slot) => {
-                    *slot = ie;
-                    *len += 1;
-                }
-                None => {
-                    let mut heap = Vec::with_capacity(2 * INLINE_IES);
-                    heap.extend(std::mem::replace(items, [Ie::PLACEHOLDER; INLINE_IES]));
-                    heap.push(ie);
-                    *self = Self::Heap(heap);
-                }
-            },
-            Self::Heap(items) => items.push(ie),
-        }
-    }
-}
-
-impl PartialEq for IeList {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for IeList {}
-
-impl fmt::Debug for IeList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.as_slice()).finish()
-    }
-}
+/// Element slots allocated up front: a PRI SETUP has five to eight elements.
+const INITIAL_IES: usize = 8;
 
 /// A Q.931 message: header plus every element in wire order.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -495,7 +438,7 @@ pub struct Message {
     pub call_ref: CallRef,
     /// Message type.
     pub message_type: MessageType,
-    ies: IeList,
+    ies: Vec<Ie>,
     /// Octets after an ESCAPE message type, kept opaque (national coding).
     national: Vec<u8>,
     locked: Codeset,
@@ -518,10 +461,7 @@ impl Message {
             protocol,
             call_ref,
             message_type,
-            ies: IeList::Inline {
-                len: 0,
-                items: [Ie::PLACEHOLDER; INLINE_IES],
-            },
+            ies: Vec::with_capacity(INITIAL_IES),
             national: Vec::new(),
             locked: Codeset::ITU,
             pending: None,
@@ -622,7 +562,7 @@ impl Message {
         // each mandatory element (at most two per message type).
         let mandatory = mandatory_ies(self.protocol, message_type);
         let mut found: [Option<&Ie>; 2] = [None; 2];
-        for ie in self.ies.iter() {
+        for ie in &self.ies {
             if ie.codeset() != Codeset::ITU || ie.single_octet().is_some() {
                 continue;
             }
@@ -701,7 +641,7 @@ impl Message {
         self.call_ref.encode(out);
         out.push(self.message_type.0);
         out.extend_from_slice(&self.national);
-        for ie in self.ies.iter() {
+        for ie in &self.ies {
             ie.encode(out);
         }
     }
@@ -723,7 +663,7 @@ impl Message {
 
     /// Every element, in wire order, shifts included.
     pub fn ies(&self) -> &[Ie] {
-        self.ies.as_slice()
+        &self.ies
     }
 
     /// Octets following an ESCAPE message type (empty otherwise).
@@ -1369,7 +1309,7 @@ mod tests {
     }
 
     #[test]
-    fn more_elements_than_fit_inline_spill_and_round_trip() {
+    fn many_elements_round_trip() {
         let mut m = Message::new(CallRef::new(9, false), MessageType::INFORMATION);
         for digit in 0..20u8 {
             let keypad = ie::Keypad {
