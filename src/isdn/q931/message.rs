@@ -635,6 +635,11 @@ impl Message {
         out
     }
 
+    /// The message on the wire as [`bytes::Bytes`], for LAPD's transmit queue.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        bytes::Bytes::from(self.encode())
+    }
+
     /// Appends the message to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(self.protocol.0);
@@ -1322,6 +1327,7 @@ mod tests {
         let back = Message::decode(&bytes).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.encode(), bytes);
+        assert_eq!(back.to_bytes(), bytes);
         assert_eq!(back.keypad().unwrap().digits, "0");
     }
 
