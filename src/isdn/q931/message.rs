@@ -359,28 +359,47 @@ impl DecodeError {
         }
     }
 
+    /// The call reference and message type of the offending message, when the
+    /// header was readable.
+    pub fn context(&self) -> Option<(CallRef, MessageType)> {
+        match *self {
+            Self::Truncated | Self::UnknownProtocol(_) | Self::InvalidCallReference(_) => None,
+            Self::UnknownMessageType {
+                call_ref,
+                message_type,
+                ..
+            }
+            | Self::IeTruncated {
+                call_ref,
+                message_type,
+                ..
+            }
+            | Self::MandatoryIeMissing {
+                call_ref,
+                message_type,
+                ..
+            }
+            | Self::ComprehensionRequired {
+                call_ref,
+                message_type,
+                ..
+            }
+            | Self::InvalidIeContents {
+                call_ref,
+                message_type,
+                ..
+            } => Some((call_ref, message_type)),
+        }
+    }
+
     /// The call reference of the offending message, when the header was readable.
     pub fn call_ref(&self) -> Option<CallRef> {
-        match self {
-            Self::Truncated | Self::UnknownProtocol(_) | Self::InvalidCallReference(_) => None,
-            Self::UnknownMessageType { call_ref, .. }
-            | Self::IeTruncated { call_ref, .. }
-            | Self::MandatoryIeMissing { call_ref, .. }
-            | Self::ComprehensionRequired { call_ref, .. }
-            | Self::InvalidIeContents { call_ref, .. } => Some(*call_ref),
-        }
+        self.context().map(|(call_ref, _)| call_ref)
     }
 
     /// The message type of the offending message, when the header was readable.
     pub fn message_type(&self) -> Option<MessageType> {
-        match self {
-            Self::Truncated | Self::UnknownProtocol(_) | Self::InvalidCallReference(_) => None,
-            Self::UnknownMessageType { message_type, .. }
-            | Self::IeTruncated { message_type, .. }
-            | Self::MandatoryIeMissing { message_type, .. }
-            | Self::ComprehensionRequired { message_type, .. }
-            | Self::InvalidIeContents { message_type, .. } => Some(*message_type),
-        }
+        self.context().map(|(_, message_type)| message_type)
     }
 
     /// The diagnostic Q.850 asks for: the element identifier for 96 and 100, the
@@ -897,17 +916,10 @@ impl Message {
             self.ies.push(ie);
             return;
         }
-        let ie = if ie.codeset() == active {
-            ie
-        } else {
-            let target = ie.codeset();
-            self.ies.push(Ie::shift(active, Shift::NonLocking(target)));
-            match Ie::variable(target, ie.id(), ie.contents()) {
-                Ok(ie) => ie,
-                // Cannot fail: the contents came from a valid element.
-                Err(_) => ie,
-            }
-        };
+        if ie.codeset() != active {
+            self.ies
+                .push(Ie::shift(active, Shift::NonLocking(ie.codeset())));
+        }
         self.pending = None;
         self.ies.push(ie);
     }
@@ -1084,13 +1096,7 @@ impl Message {
         status: ChangeStatus,
         channel: &ChannelId,
     ) -> Option<Result<Self, EncodeError>> {
-        let protocol = variant.maintenance_protocol()?;
-        let mt = if protocol == ProtocolDiscriminator::NATIONAL_MAINTENANCE {
-            MessageType::NATIONAL_SERVICE
-        } else {
-            MessageType::SERVICE
-        };
-        Some(Self::maintenance(protocol, flag, mt, status, channel))
+        Self::maintenance(variant, flag, false, status, channel)
     }
 
     /// SERVICE ACKNOWLEDGE, or `None` for a variant without SERVICE.
@@ -1100,25 +1106,29 @@ impl Message {
         status: ChangeStatus,
         channel: &ChannelId,
     ) -> Option<Result<Self, EncodeError>> {
-        let protocol = variant.maintenance_protocol()?;
-        let mt = if protocol == ProtocolDiscriminator::NATIONAL_MAINTENANCE {
-            MessageType::NATIONAL_SERVICE_ACKNOWLEDGE
-        } else {
-            MessageType::SERVICE_ACKNOWLEDGE
-        };
-        Some(Self::maintenance(protocol, flag, mt, status, channel))
+        Self::maintenance(variant, flag, true, status, channel)
     }
 
     fn maintenance(
-        protocol: ProtocolDiscriminator,
+        variant: Variant,
         flag: bool,
-        message_type: MessageType,
+        acknowledge: bool,
         status: ChangeStatus,
         channel: &ChannelId,
-    ) -> Result<Self, EncodeError> {
-        Self::with_protocol(protocol, CallRef::global(flag), message_type)
-            .with(IeId::CHANGE_STATUS, &status)?
-            .with(IeId::CHANNEL_ID, channel)
+    ) -> Option<Result<Self, EncodeError>> {
+        let protocol = variant.maintenance_protocol()?;
+        // NI-2 swaps the two codes (libpri's NATIONAL_SERVICE constants).
+        let national = protocol == ProtocolDiscriminator::NATIONAL_MAINTENANCE;
+        let message_type = match (national, acknowledge) {
+            (false, false) => MessageType::SERVICE,
+            (false, true) => MessageType::SERVICE_ACKNOWLEDGE,
+            (true, false) => MessageType::NATIONAL_SERVICE,
+            (true, true) => MessageType::NATIONAL_SERVICE_ACKNOWLEDGE,
+        };
+        let message = Self::with_protocol(protocol, CallRef::global(flag), message_type)
+            .with(IeId::CHANGE_STATUS, &status)
+            .and_then(|m| m.with(IeId::CHANNEL_ID, channel));
+        Some(message)
     }
 }
 
