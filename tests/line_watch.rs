@@ -1,6 +1,12 @@
 //! `dialgate line watch` run the way an engineer runs it: the binary, a hardware file,
 //! and a far end on a real TCP socket sending a framed line with D-channel frames.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    reason = "these tests drive real sockets and processes in real time; a failed step fails the test"
+)]
+
 mod common;
 
 use std::io::{Read, Write};

@@ -1,6 +1,12 @@
 //! The driver seam over real sockets and a pseudo-terminal: bytes in, events out,
 //! reconnect with backoff, and overflow counted instead of blocking the reader.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    reason = "these tests drive real sockets and processes in real time; a failed step fails the test"
+)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;

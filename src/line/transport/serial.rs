@@ -31,7 +31,7 @@ impl Opener for SerialOpener {
             .flow_control(serialport::FlowControl::None)
             .timeout(options.poll_interval)
             .open_native()
-            .map_err(|e| io::Error::new(io::ErrorKind::Other, format!("{path}: {e}")))?;
+            .map_err(|e| io::Error::other(format!("{path}: {e}")))?;
         Ok((Box::new(port), path))
     }
 }
