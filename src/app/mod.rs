@@ -3,10 +3,14 @@
 
 use std::process::ExitCode;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 
 /// Run the command the user asked for.
 pub fn run(cli: Cli) -> ExitCode {
-    let _ = cli;
-    ExitCode::SUCCESS
+    match cli.command {
+        Command::Line(..) => ExitCode::SUCCESS,
+        Command::Dialplan(args) => crate::routing::command::dialplan(&args),
+        Command::Check(args) => crate::routing::command::check(&args),
+        Command::Schema(args) => crate::routing::command::schema(&args),
+    }
 }

@@ -713,7 +713,20 @@ impl RoutingTable {
             }
         }
         t.skipped.extend(skipped);
-        if t.attempts.is_empty() {
+        let first_block = t.skipped.iter().find_map(|s| match s.skip {
+            Skip::Rejected { precedence, cause } => Some((s.peer.tag, precedence, cause)),
+            _ => None,
+        });
+        if t.attempts.is_empty()
+            && let Some((tag, precedence, cause)) = first_block
+        {
+            // Blocked by an outgoing rule: the rule's cause, not "no circuit".
+            t.error = Some(RouteError::Rejected {
+                profile: format!("outgoing profile of dial peer {tag}"),
+                precedence,
+                cause,
+            });
+        } else if t.attempts.is_empty() {
             t.error = Some(if matched_any {
                 RouteError::NoneAvailable
             } else {
