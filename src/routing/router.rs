@@ -219,7 +219,7 @@ pub enum RouteError {
     #[error("no inbound dial peer matched and no_inbound_match is reject")]
     NoInboundPeer,
     /// An incoming translation rule blocked the call.
-    #[error("blocked by rule {precedence} of profile {profile}")]
+    #[error("blocked by translation rule {precedence} ({profile})")]
     Rejected { profile: String, precedence: u32, cause: u8 },
     /// The number to route holds a non-dial character.
     #[error("called number {0:?} is not a dialable number")]
@@ -895,7 +895,7 @@ fn apply_profiles(
                 outcome,
             });
             if let Some((precedence, cause)) = rejected {
-                return Err(RouteError::Rejected { profile: profile.name.clone(), precedence, cause });
+                return Err(RouteError::Rejected { profile: format!("profile {}", profile.name), precedence, cause });
             }
         }
     }
