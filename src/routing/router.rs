@@ -329,23 +329,42 @@ struct Edge {
     child: u32,
 }
 
+/// A trie node while building.
 #[derive(Clone, Debug, Default)]
-struct Node {
+struct BuildNode {
     edges: Vec<Edge>,
     terminals: Vec<(u32, End)>,
     complex: Vec<u32>,
 }
 
-/// A digit trie over one pattern attribute of one peer type.
-#[derive(Clone, Debug)]
-pub(crate) struct Trie {
-    key: Key,
-    nodes: Vec<Node>,
+/// A frozen node: ranges into the trie's flat arrays, so a lookup touches few cache
+/// lines.
+#[derive(Clone, Copy, Debug, Default)]
+struct Node {
+    edges: (u32, u32),
+    terminals: (u32, u32),
+    complex: (u32, u32),
 }
 
-impl Trie {
+/// One match found by a trie walk: the peer's index in the table and the match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// Index into [`RoutingTable::peers`].
+    pub peer: u32,
+    /// The match.
+    pub matched: PatternMatch,
+}
+
+/// Build-time trie; [`TrieBuilder::freeze`] flattens it for lookups.
+#[derive(Clone, Debug)]
+struct TrieBuilder {
+    key: Key,
+    nodes: Vec<BuildNode>,
+}
+
+impl TrieBuilder {
     fn new(key: Key) -> Self {
-        Self { key, nodes: vec![Node::default()] }
+        Self { key, nodes: vec![BuildNode::default()] }
     }
 
     fn child(&mut self, node: u32, mask: u32, explicit: bool) -> u32 {
@@ -354,7 +373,7 @@ impl Trie {
             return e.child;
         }
         let child = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
-        self.nodes.push(Node::default());
+        self.nodes.push(BuildNode::default());
         self.nodes[node as usize].edges.push(Edge { mask, explicit, child });
         child
     }
@@ -381,8 +400,53 @@ impl Trie {
         }
     }
 
-    fn lookup(&self, peers: &[Arc<DialPeer>], number: &Digits, out: &mut Vec<Candidate>) {
-        self.visit(peers, number, 0, 0, 0, out);
+    fn freeze(self) -> Trie {
+        let mut t = Trie {
+            key: self.key,
+            nodes: Vec::with_capacity(self.nodes.len()),
+            edges: Vec::new(),
+            terminals: Vec::new(),
+            complex: Vec::new(),
+        };
+        let range = |start: usize, end: usize| {
+            (u32::try_from(start).unwrap_or(u32::MAX), u32::try_from(end).unwrap_or(u32::MAX))
+        };
+        for n in self.nodes {
+            let e0 = t.edges.len();
+            t.edges.extend(n.edges);
+            let t0 = t.terminals.len();
+            t.terminals.extend(n.terminals);
+            let c0 = t.complex.len();
+            t.complex.extend(n.complex);
+            t.nodes.push(Node {
+                edges: range(e0, t.edges.len()),
+                terminals: range(t0, t.terminals.len()),
+                complex: range(c0, t.complex.len()),
+            });
+        }
+        t
+    }
+}
+
+/// A digit trie over one pattern attribute of one peer type.
+#[derive(Clone, Debug)]
+pub(crate) struct Trie {
+    key: Key,
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    terminals: Vec<(u32, End)>,
+    complex: Vec<u32>,
+}
+
+fn slice<T>(v: &[T], (a, b): (u32, u32)) -> &[T] {
+    v.get(a as usize..b as usize).unwrap_or_default()
+}
+
+impl Trie {
+    fn lookup(&self, peers: &[Arc<DialPeer>], number: &Digits, out: &mut Vec<Hit>) {
+        if !self.nodes.is_empty() {
+            self.visit(peers, number, 0, 0, 0, out);
+        }
     }
 
     fn visit(
@@ -392,11 +456,11 @@ impl Trie {
         node: u32,
         depth: usize,
         explicit: u32,
-        out: &mut Vec<Candidate>,
+        out: &mut Vec<Hit>,
     ) {
-        let n = &self.nodes[node as usize];
+        let n = self.nodes[node as usize];
         let len = number.len();
-        for &(peer, end) in &n.terminals {
+        for &(peer, end) in slice(&self.terminals, n.terminals) {
             let rest = len - depth;
             let matched_len = match end {
                 End::Open => Some(depth),
@@ -405,20 +469,16 @@ impl Trie {
                 End::TExact => (rest <= super::pattern::T_MAX_DIGITS as usize).then_some(len),
             };
             if let Some(matched_len) = matched_len {
-                out.push(Candidate {
-                    peer: peers[peer as usize].clone(),
-                    matched: PatternMatch { explicit, matched_len },
-                });
+                out.push(Hit { peer, matched: PatternMatch { explicit, matched_len } });
             }
         }
-        for &peer in &n.complex {
-            let p = &peers[peer as usize];
-            if let Some(matched) = self.key.of(p).and_then(|pat| pat.matches(number)) {
-                out.push(Candidate { peer: p.clone(), matched });
+        for &peer in slice(&self.complex, n.complex) {
+            if let Some(matched) = self.key.of(&peers[peer as usize]).and_then(|pat| pat.matches(number)) {
+                out.push(Hit { peer, matched });
             }
         }
         if let Some(&c) = number.indices().get(depth) {
-            for e in &n.edges {
+            for e in slice(&self.edges, n.edges) {
                 if e.mask & (1 << c) != 0 {
                     let explicit = explicit + u32::from(e.explicit);
                     self.visit(peers, number, e.child, depth + 1, explicit, out);
@@ -450,12 +510,10 @@ const INBOUND_KEYS: [Key; 3] = [Key::IncomingCalledNumber, Key::AnswerAddress, K
 
 impl Index {
     pub(crate) fn build(peers: &[Arc<DialPeer>]) -> Self {
-        let tries = || INBOUND_KEYS.map(Trie::new);
-        let mut index = Self {
-            outbound: [Trie::new(Key::DestinationPattern), Trie::new(Key::DestinationPattern)],
-            inbound: [tries(), tries()],
-            ports: HashMap::new(),
-        };
+        let tries = || INBOUND_KEYS.map(TrieBuilder::new);
+        let mut outbound = [TrieBuilder::new(Key::DestinationPattern), TrieBuilder::new(Key::DestinationPattern)];
+        let mut inbound = [tries(), tries()];
+        let mut ports: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, peer) in peers.iter().enumerate() {
             if !peer.enabled {
                 continue;
@@ -465,9 +523,9 @@ impl Index {
             if peer.is_outbound_capable()
                 && let Some(p) = &peer.destination_pattern
             {
-                index.outbound[slot].insert(i, p);
+                outbound[slot].insert(i, p);
             }
-            for trie in &mut index.inbound[slot] {
+            for trie in &mut inbound[slot] {
                 if let Some(p) = trie.key.of(peer) {
                     let p = p.clone();
                     trie.insert(i, &p);
@@ -480,17 +538,23 @@ impl Index {
                     Port::TrunkGroup(g) => g.spans.clone(),
                 };
                 for s in spans {
-                    index.ports.entry(s).or_default().push(i);
+                    ports.entry(s).or_default().push(i);
                 }
             }
         }
-        index
+        Self {
+            outbound: outbound.map(TrieBuilder::freeze),
+            inbound: inbound.map(|t| t.map(TrieBuilder::freeze)),
+            ports,
+        }
     }
 }
 
 /// Best inbound match within one step: most explicit digits, then lowest tag.
-fn best(candidates: Vec<Candidate>) -> Option<Candidate> {
-    candidates.into_iter().min_by_key(|c| (std::cmp::Reverse(c.matched.explicit), c.peer.tag))
+fn best(peers: &[Arc<DialPeer>], hits: &[Hit]) -> Option<Candidate> {
+    hits.iter()
+        .min_by_key(|h| (std::cmp::Reverse(h.matched.explicit), peers[h.peer as usize].tag))
+        .map(|h| Candidate { peer: peers[h.peer as usize].clone(), matched: h.matched })
 }
 
 impl RoutingTable {
@@ -498,7 +562,32 @@ impl RoutingTable {
     pub fn outbound_candidates(&self, number: &Digits, peer_type: PeerType) -> Vec<Candidate> {
         let mut out = Vec::new();
         self.index.outbound[type_slot(peer_type)].lookup(&self.peers, number, &mut out);
-        out
+        self.candidates(&out)
+    }
+
+    fn candidates(&self, hits: &[Hit]) -> Vec<Candidate> {
+        hits.iter().map(|h| Candidate { peer: self.peers[h.peer as usize].clone(), matched: h.matched }).collect()
+    }
+
+    /// The index lookup alone: every outbound peer of these types whose pattern
+    /// matches, into `out` (cleared first), ordered by the hunt order with ties by
+    /// tag. No runtime state, no allocation once `out` has grown.
+    pub fn lookup_outbound(&self, number: &Digits, peer_types: &[PeerType], out: &mut Vec<Hit>) {
+        out.clear();
+        for &t in peer_types {
+            self.index.outbound[type_slot(t)].lookup(&self.peers, number, out);
+        }
+        let peers = &self.peers;
+        match self.settings.hunt.order {
+            HuntOrder::LongestMatch => out.sort_unstable_by_key(|h| {
+                let p = &peers[h.peer as usize];
+                (std::cmp::Reverse(h.matched.explicit), p.preference, p.tag)
+            }),
+            HuntOrder::Preference => out.sort_unstable_by_key(|h| {
+                let p = &peers[h.peer as usize];
+                (p.preference, std::cmp::Reverse(h.matched.explicit), p.tag)
+            }),
+        }
     }
 
     /// The ordered outbound hunt for a number (§3.1 steps 2-4): candidates sorted by
@@ -510,11 +599,10 @@ impl RoutingTable {
         state: &dyn PeerState,
         seed: u64,
     ) -> (Vec<Candidate>, Vec<Skipped>) {
-        let mut candidates = Vec::new();
-        for &t in peer_types {
-            self.index.outbound[type_slot(t)].lookup(&self.peers, number, &mut candidates);
-        }
-        self.order(&mut candidates, state, seed);
+        let mut hits = Vec::new();
+        self.lookup_outbound(number, peer_types, &mut hits);
+        let mut candidates = self.candidates(&hits);
+        self.break_ties(&mut candidates, state, seed);
         let mut attempts = Vec::with_capacity(candidates.len());
         let mut skipped = Vec::new();
         let mut huntstop: Option<Tag> = None;
@@ -542,16 +630,9 @@ impl RoutingTable {
         (attempts, skipped)
     }
 
-    fn order(&self, candidates: &mut [Candidate], state: &dyn PeerState, seed: u64) {
+    /// Reorder peers equal on both criteria (already sorted by tag) per `hunt.ties`.
+    fn break_ties(&self, candidates: &mut [Candidate], state: &dyn PeerState, seed: u64) {
         let hunt = self.settings.hunt;
-        match hunt.order {
-            HuntOrder::LongestMatch => candidates.sort_by_key(|c| {
-                (std::cmp::Reverse(c.matched.explicit), c.peer.preference, c.peer.tag)
-            }),
-            HuntOrder::Preference => candidates.sort_by_key(|c| {
-                (c.peer.preference, std::cmp::Reverse(c.matched.explicit), c.peer.tag)
-            }),
-        }
         let same = |a: &Candidate, b: &Candidate| {
             a.matched.explicit == b.matched.explicit && a.peer.preference == b.peer.preference
         };
@@ -590,7 +671,7 @@ impl RoutingTable {
             let Some(number) = number else { continue };
             let mut out = Vec::new();
             trie.lookup(&self.peers, number, &mut out);
-            if let Some(c) = best(out) {
+            if let Some(c) = best(&self.peers, &out) {
                 return Some(Inbound { peer: Some(c.peer), step, explicit: c.matched.explicit });
             }
         }
@@ -693,9 +774,9 @@ impl RoutingTable {
         let types: &[PeerType] = if self.settings.hairpin { &[PeerType::Pots, PeerType::Voip] } else { &[other] };
         let (candidates, mut skipped) = self.hunt(&number, types, state, request.seed);
         if !self.settings.hairpin {
-            let mut same = Vec::new();
-            self.index.outbound[type_slot(own)].lookup(&self.peers, &number, &mut same);
-            skipped.extend(same.into_iter().map(|c| Skipped {
+            let mut hits = Vec::new();
+            self.index.outbound[type_slot(own)].lookup(&self.peers, &number, &mut hits);
+            skipped.extend(self.candidates(&hits).into_iter().map(|c| Skipped {
                 explicit: c.matched.explicit,
                 peer: c.peer,
                 skip: Skip::Hairpin,

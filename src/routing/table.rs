@@ -503,9 +503,15 @@ fn list_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 /// Parse one file with the house options: strict booleans, duplicate keys refused.
 pub(crate) fn parse_file(text: &str) -> Result<dial_peer::File, serde_saphyr::Error> {
+    // The default node budget (250,000) stops at about 20,000 peers; a big plan is
+    // legitimate, so allow 40x that while still refusing a YAML bomb.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 10_000_000;
+    budget.max_events = 40_000_000;
     let options = serde_saphyr::options! {
         strict_booleans: true,
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        budget: Some(budget),
     };
     serde_saphyr::from_str_with_options(text, options)
 }
