@@ -24,7 +24,9 @@ fn plan(n: usize) -> (String, Vec<String>) {
     yaml.push_str("dial_peers:\n");
     let mut numbers = Vec::with_capacity(n);
     for i in 0..n {
-        let lits: String = (0..rng.usize(4..8)).map(|_| char::from(b'0' + rng.u8(0..10))).collect();
+        let lits: String = (0..rng.usize(4..8))
+            .map(|_| char::from(b'0' + rng.u8(0..10)))
+            .collect();
         let (pattern, number) = match i % 10 {
             0 => (format!("{lits}[2-9]..."), format!("{lits}5123")),
             1 => (format!("{lits}T"), format!("{lits}99887")),
@@ -51,7 +53,11 @@ fn lookup(c: &mut Criterion) {
     for n in [100, 1_000, 10_000, 100_000] {
         let (yaml, numbers) = plan(n);
         let table = load(&yaml);
-        let queries: Vec<Digits> = numbers.iter().step_by((n / 64).max(1)).map(|s| Digits::parse(s).expect("number")).collect();
+        let queries: Vec<Digits> = numbers
+            .iter()
+            .step_by((n / 64).max(1))
+            .map(|s| Digits::parse(s).expect("number"))
+            .collect();
         let mut i = 0;
         let mut hits = Vec::with_capacity(16);
         group.bench_with_input(BenchmarkId::new("lookup", n), &n, |b, _| {
@@ -69,13 +75,23 @@ fn lookup(c: &mut Criterion) {
         });
         if n == 100 || n == 100_000 {
             // Baseline: what a linear scan over every pattern costs.
-            let patterns: Vec<Pattern> = table.peers().iter().filter_map(|p| p.destination_pattern.clone()).collect();
+            let patterns: Vec<Pattern> = table
+                .peers()
+                .iter()
+                .filter_map(|p| p.destination_pattern.clone())
+                .collect();
             let mut j = 0;
             group.bench_with_input(BenchmarkId::new("linear_scan", n), &n, |b, _| {
                 b.iter(|| {
                     j = (j + 1) % queries.len();
                     let q = &queries[j];
-                    black_box(patterns.iter().filter_map(|p| p.matches(q)).map(|m| m.explicit).max())
+                    black_box(
+                        patterns
+                            .iter()
+                            .filter_map(|p| p.matches(q))
+                            .map(|m| m.explicit)
+                            .max(),
+                    )
                 });
             });
         }
@@ -87,7 +103,9 @@ fn load_100k(c: &mut Criterion) {
     let (yaml, _) = plan(100_000);
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
-    group.bench_function("yaml_parse_and_compile_100k", |b| b.iter(|| black_box(load(black_box(&yaml)))));
+    group.bench_function("yaml_parse_and_compile_100k", |b| {
+        b.iter(|| black_box(load(black_box(&yaml))))
+    });
     group.finish();
 }
 

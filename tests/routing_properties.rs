@@ -19,7 +19,10 @@ fn pattern_strategy() -> impl Strategy<Value = String> {
         1 => "[0-3]%".prop_map(|s| s),
         1 => "\\([0-3][0-3]\\)\\?".prop_map(|s| s.replace('\\', "")),
     ];
-    (prop::collection::vec(item, 1..6), prop_oneof![Just(""), Just("$"), Just("T")])
+    (
+        prop::collection::vec(item, 1..6),
+        prop_oneof![Just(""), Just("$"), Just("T")],
+    )
         .prop_map(|(items, end)| format!("{}{end}", items.concat()))
 }
 
@@ -35,7 +38,7 @@ fn table_of(patterns: &[(String, u8)]) -> RoutingTable {
             i + 1
         ));
     }
-    RoutingTable::from_sources(&[(Path::new("p.yaml"), y.as_str())]).unwrap()
+    RoutingTable::from_sources(&[(Path::new("p.yaml"), y.as_str())]).expect("generated plan loads")
 }
 
 proptest! {

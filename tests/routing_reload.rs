@@ -19,19 +19,34 @@ fn plan(target: &str) -> String {
 }
 
 fn request() -> CallRequest {
-    CallRequest { origin: Origin::Span("span1".into()), called: Number::new("2001"), calling: None, seed: 0 }
+    CallRequest {
+        origin: Origin::Span("span1".into()),
+        called: Number::new("2001"),
+        calling: None,
+        seed: 0,
+    }
 }
 
 fn first_target(live: &LiveTable) -> Target {
-    live.current().route(&request(), &Idle).unwrap().attempts[0].target.clone()
+    live.current()
+        .route(&request(), &Idle)
+        .expect("routes")
+        .attempts[0]
+        .target
+        .clone()
 }
 
 fn sip(host: &str) -> Target {
-    Target::Sip { request_uri: format!("sip:2001@{host}:5060") }
+    Target::Sip {
+        request_uri: format!("sip:2001@{host}:5060"),
+    }
 }
 
 fn wait(watcher: &reload::Watcher) -> Reloaded {
-    watcher.reloads().recv_timeout(Duration::from_secs(10)).expect("no reload within 10 s")
+    watcher
+        .reloads()
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no reload within 10 s")
 }
 
 #[test]
@@ -50,14 +65,27 @@ fn watcher_reloads_on_file_change_and_sighup_and_keeps_old_table_on_error() {
     // 1. The file changes.
     std::fs::write(&file, plan("192.0.2.2")).unwrap();
     let r = wait(&watcher);
-    assert_eq!(r, Reloaded { trigger: Trigger::FileChange, result: Ok(1) });
+    assert_eq!(
+        r,
+        Reloaded {
+            trigger: Trigger::FileChange,
+            result: Ok(1)
+        }
+    );
     assert_eq!(first_target(&live), sip("192.0.2.2"));
 
     // 2. A broken file: the old table stays, the error names file:line:column.
-    std::fs::write(&file, "dial_peers:\n  - {tag: 10, type: voip, destination_pattern: \"2.x.\"}\n").unwrap();
+    std::fs::write(
+        &file,
+        "dial_peers:\n  - {tag: 10, type: voip, destination_pattern: \"2.x.\"}\n",
+    )
+    .unwrap();
     let r = wait(&watcher);
     let err = r.result.unwrap_err();
-    assert!(err.contains("plan.yaml:2:48: `destination_pattern`"), "{err}");
+    assert!(
+        err.contains("plan.yaml:2:48: `destination_pattern`"),
+        "{err}"
+    );
     assert_eq!(first_target(&live), sip("192.0.2.2"));
 
     // 3. SIGHUP (the handler is registered: watch() returned) after a quiet edit.
@@ -72,7 +100,13 @@ fn watcher_reloads_on_file_change_and_sighup_and_keeps_old_table_on_error() {
             break r;
         }
     };
-    assert_eq!(r, Reloaded { trigger: Trigger::Signal, result: Ok(1) });
+    assert_eq!(
+        r,
+        Reloaded {
+            trigger: Trigger::Signal,
+            result: Ok(1)
+        }
+    );
     assert_eq!(first_target(&live), sip("192.0.2.3"));
 
     assert_eq!(in_progress.attempts[0].target, sip("192.0.2.1"));

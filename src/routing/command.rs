@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use super::lint::{self, Severity};
 use super::router::Origin;
-use super::table::{Port, PeerKind, RoutingTable};
+use super::table::{PeerKind, Port, RoutingTable};
 use super::translation::Number;
 use super::{CallRequest, Idle};
 use crate::cli::{CheckArgs, DialplanArgs, SchemaArgs};
@@ -28,7 +28,9 @@ fn load(path: &Path) -> Option<RoutingTable> {
 
 /// `dialgate dialplan NUMBER [--calling N] [--from SPAN | --from-ip ADDR] [--json]`.
 pub fn dialplan(args: &DialplanArgs) -> ExitCode {
-    let Some(table) = load(&args.dial_peers) else { return ExitCode::FAILURE };
+    let Some(table) = load(&args.dial_peers) else {
+        return ExitCode::FAILURE;
+    };
     let origin = match (&args.from, args.from_ip) {
         (_, Some(ip)) => Origin::Sip(ip),
         (Some(span), None) => Origin::Span(span.clone()),
@@ -61,7 +63,11 @@ pub fn dialplan(args: &DialplanArgs) -> ExitCode {
 
 /// The span a `dialplan` without `--from` assumes: the first one the peers name.
 fn first_span(table: &RoutingTable) -> String {
-    let mut spans: BTreeSet<String> = table.trunk_groups().values().flat_map(|g| g.spans.clone()).collect();
+    let mut spans: BTreeSet<String> = table
+        .trunk_groups()
+        .values()
+        .flat_map(|g| g.spans.clone())
+        .collect();
     for p in table.peers() {
         if let PeerKind::Pots(pots) = &p.kind
             && let Port::Span(s) = &pots.port
@@ -69,12 +75,17 @@ fn first_span(table: &RoutingTable) -> String {
             spans.insert(s.clone());
         }
     }
-    spans.into_iter().next().unwrap_or_else(|| "span1".to_owned())
+    spans
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "span1".to_owned())
 }
 
 /// `dialgate check [--dial-peers PATH] [--hardware DIR] [--json]`.
 pub fn check(args: &CheckArgs) -> ExitCode {
-    let Some(table) = load(&args.dial_peers) else { return ExitCode::FAILURE };
+    let Some(table) = load(&args.dial_peers) else {
+        return ExitCode::FAILURE;
+    };
     let hardware = match &args.hardware {
         Some(dir) => match hardware_spans(dir) {
             Ok(spans) => Some(spans),
@@ -86,7 +97,10 @@ pub fn check(args: &CheckArgs) -> ExitCode {
         None => None,
     };
     let findings = lint::check(&table, hardware.as_ref());
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
     let warnings = findings.len() - errors;
     if args.json {
         match serde_json::to_string_pretty(&findings) {
@@ -107,7 +121,11 @@ pub fn check(args: &CheckArgs) -> ExitCode {
             table.peers().len()
         );
     }
-    if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `dialgate schema`: the JSON Schema of a dial-peer file.
@@ -131,8 +149,11 @@ pub fn hardware_spans(dir: &Path) -> Result<BTreeSet<String>, HardwareError> {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(HardwareError::Read)?;
-        let value: serde_json::Value = serde_saphyr::from_str(&text)
-            .map_err(|e| HardwareError::Parse { file: path.display().to_string(), message: e.to_string() })?;
+        let value: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| HardwareError::Parse {
+                file: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         collect_spans(&value, &mut spans);
     }
     Ok(spans)

@@ -13,9 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
-use super::translation::{
-    NumberType, NumberingPlan, PlanCondition, RejectCause, TypeCondition,
-};
+use super::translation::{NumberType, NumberingPlan, PlanCondition, RejectCause, TypeCondition};
 
 /// One dial-peer file. Every section is optional so a plan can be split across files.
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::CallRequest;
 use super::dial_peer::{HuntOrder, PeerType, TieBreak};
 use super::pattern::{Digits, Pattern};
 use super::router::{
@@ -21,7 +22,6 @@ use super::router::{
 };
 use super::table::{DialPeer, PeerKind, RoutingTable, Tag};
 use super::translation::{Number, Outcome, Party};
-use super::CallRequest;
 
 /// A serialisable explanation of one routing decision.
 #[derive(Debug, Serialize)]
@@ -190,14 +190,19 @@ impl RoutingTable {
     }
 
     fn why_not_inbound(&self, trace: &Trace) -> Vec<NotChosen> {
-        let Some(inbound) = &trace.inbound else { return Vec::new() };
+        let Some(inbound) = &trace.inbound else {
+            return Vec::new();
+        };
         let request = &trace.request;
         let leg = match request.origin {
             Origin::Span(_) => PeerType::Pots,
             Origin::Sip(_) => PeerType::Voip,
         };
         let called = Digits::parse(&request.called.digits).ok();
-        let calling = request.calling.as_ref().and_then(|c| Digits::parse(&c.digits).ok());
+        let calling = request
+            .calling
+            .as_ref()
+            .and_then(|c| Digits::parse(&c.digits).ok());
         let rank = |s: InboundStep| match s {
             InboundStep::IncomingCalledNumber => 1,
             InboundStep::AnswerAddress => 2,
@@ -214,7 +219,8 @@ impl RoutingTable {
             let reason = if !peer.enabled {
                 "shutdown (enabled: false)".to_owned()
             } else {
-                match first_inbound_match(peer, &request.origin, called.as_ref(), calling.as_ref()) {
+                match first_inbound_match(peer, &request.origin, called.as_ref(), calling.as_ref())
+                {
                     None => no_match_reason(peer, &request.called.digits, request.calling.as_ref()),
                     Some((step, explicit)) if step == inbound.step => format!(
                         "{} also matches with {explicit} explicit digit(s), but dial peer {chosen} {}",
@@ -230,10 +236,15 @@ impl RoutingTable {
                         step_name(step),
                         step_name(inbound.step)
                     ),
-                    Some((step, _)) => format!("matches by {} but was not selected", step_name(step)),
+                    Some((step, _)) => {
+                        format!("matches by {} but was not selected", step_name(step))
+                    }
                 }
             };
-            out.push(NotChosen { tag: peer.tag, reason });
+            out.push(NotChosen {
+                tag: peer.tag,
+                reason,
+            });
         }
         out
     }
@@ -246,9 +257,21 @@ fn first_inbound_match(
     calling: Option<&Digits>,
 ) -> Option<(InboundStep, u32)> {
     let tries = [
-        (InboundStep::IncomingCalledNumber, peer.incoming_called_number.as_ref(), called),
-        (InboundStep::AnswerAddress, peer.answer_address.as_ref(), calling),
-        (InboundStep::DestinationPattern, peer.destination_pattern.as_ref(), calling),
+        (
+            InboundStep::IncomingCalledNumber,
+            peer.incoming_called_number.as_ref(),
+            called,
+        ),
+        (
+            InboundStep::AnswerAddress,
+            peer.answer_address.as_ref(),
+            calling,
+        ),
+        (
+            InboundStep::DestinationPattern,
+            peer.destination_pattern.as_ref(),
+            calling,
+        ),
     ];
     for (step, pattern, number) in tries {
         if let (Some(p), Some(n)) = (pattern, number)
@@ -268,19 +291,27 @@ fn first_inbound_match(
 fn no_match_reason(peer: &DialPeer, called: &str, calling: Option<&Number>) -> String {
     let mut parts = Vec::new();
     if let Some(p) = &peer.incoming_called_number {
-        parts.push(format!("incoming_called_number \"{p}\" does not match {called}"));
+        parts.push(format!(
+            "incoming_called_number \"{p}\" does not match {called}"
+        ));
     }
     let calling = calling.map_or("(no calling number)", |c| c.digits.as_str());
     if let Some(p) = &peer.answer_address {
         parts.push(format!("answer_address \"{p}\" does not match {calling}"));
     }
     if let Some(p) = &peer.destination_pattern {
-        parts.push(format!("destination_pattern \"{p}\" does not match calling {calling}"));
+        parts.push(format!(
+            "destination_pattern \"{p}\" does not match calling {calling}"
+        ));
     }
     if let PeerKind::Pots(_) = peer.kind {
         parts.push("not on this span".to_owned());
     }
-    if parts.is_empty() { "has no inbound key".to_owned() } else { parts.join("; ") }
+    if parts.is_empty() {
+        "has no inbound key".to_owned()
+    } else {
+        parts.join("; ")
+    }
 }
 
 fn step_name(step: InboundStep) -> &'static str {
@@ -333,14 +364,28 @@ fn step_text(s: &TranslationStep) -> String {
         Party::Called => "called",
         Party::Calling => "calling",
     };
-    let head = format!("[{stage}] profile {}, {party}, rule set {}:", s.profile, s.rule_set);
+    let head = format!(
+        "[{stage}] profile {}, {party}, rule set {}:",
+        s.profile, s.rule_set
+    );
     match &s.outcome {
         Outcome::NoMatch => format!("{head} no rule matched, {} unchanged", s.before),
-        Outcome::Translated { precedence, rule, number } => {
+        Outcome::Translated {
+            precedence,
+            rule,
+            number,
+        } => {
             format!("{head} rule {precedence} {rule}: {} -> {number}", s.before)
         }
-        Outcome::Rejected { precedence, rule, cause } => {
-            format!("{head} {} blocked on rule {precedence} {rule} (cause {cause})", s.before)
+        Outcome::Rejected {
+            precedence,
+            rule,
+            cause,
+        } => {
+            format!(
+                "{head} {} blocked on rule {precedence} {rule} (cause {cause})",
+                s.before
+            )
         }
     }
 }
@@ -355,7 +400,9 @@ fn skip_text(s: &Skip) -> String {
         Skip::AfterHuntstop { huntstop_tag } => {
             format!("not reached: dial peer {huntstop_tag} has huntstop")
         }
-        Skip::Hairpin => "same leg type as the incoming call (settings.hairpin is false)".to_owned(),
+        Skip::Hairpin => {
+            "same leg type as the incoming call (settings.hairpin is false)".to_owned()
+        }
     }
 }
 
@@ -364,14 +411,30 @@ impl Explanation {
     pub fn to_text(&self) -> String {
         let mut o = String::new();
         let calling = self.calling.as_deref().unwrap_or("none");
-        let _ = writeln!(o, "Number {}  calling {calling}  from {}", self.called, origin_text(&self.origin));
+        let _ = writeln!(
+            o,
+            "Number {}  calling {calling}  from {}",
+            self.called,
+            origin_text(&self.origin)
+        );
         if let Some(t) = self.trusted {
-            let _ = writeln!(o, "Source: {}", if t { "trusted" } else { "NOT trusted (trusted_sources)" });
+            let _ = writeln!(
+                o,
+                "Source: {}",
+                if t {
+                    "trusted"
+                } else {
+                    "NOT trusted (trusted_sources)"
+                }
+            );
         }
         if let Some(i) = &self.inbound {
             let _ = writeln!(o, "\nInbound dial peer");
             if i.tag == 0 {
-                let _ = writeln!(o, "  chosen: dial peer 0 (no inbound peer matched; codecs pcmu, pcma; dtmf rtp-nte)");
+                let _ = writeln!(
+                    o,
+                    "  chosen: dial peer 0 (no inbound peer matched; codecs pcmu, pcma; dtmf rtp-nte)"
+                );
             } else {
                 let _ = writeln!(
                     o,
@@ -417,10 +480,18 @@ impl Explanation {
             }
             match &a.target {
                 Target::Sip { request_uri } => {
-                    let _ = writeln!(o, "       send {}  ->  INVITE {request_uri}", a.called.digits);
+                    let _ = writeln!(
+                        o,
+                        "       send {}  ->  INVITE {request_uri}",
+                        a.called.digits
+                    );
                 }
                 Target::Q931 { port, called } => {
-                    let _ = writeln!(o, "       send {}  ->  SETUP on {port}, called party number {called}", a.called.digits);
+                    let _ = writeln!(
+                        o,
+                        "       send {}  ->  SETUP on {port}, called party number {called}",
+                        a.called.digits
+                    );
                 }
             }
         }
@@ -438,12 +509,20 @@ impl Explanation {
             }
         }
         let _ = writeln!(o);
-        match (&self.result.error, self.result.cause, self.result.sip_status) {
+        match (
+            &self.result.error,
+            self.result.cause,
+            self.result.sip_status,
+        ) {
             (Some(e), Some(c), Some(s)) => {
                 let _ = writeln!(o, "Result: {e}: clear with cause {c} (SIP {s})");
             }
             _ => {
-                let _ = writeln!(o, "Result: routed, {} peer(s) to try in order", self.hunt.len());
+                let _ = writeln!(
+                    o,
+                    "Result: routed, {} peer(s) to try in order",
+                    self.hunt.len()
+                );
             }
         }
         o

@@ -17,7 +17,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::dial_peer::{Codec, HuntOrder, PeerType};
-use super::pattern::{Pattern, MAX_NUMBER_LEN};
+use super::pattern::{MAX_NUMBER_LEN, Pattern};
 use super::table::{DialPeer, Host, Location, PeerKind, Port, RoutingTable, Tag};
 
 /// How bad a finding is.
@@ -36,11 +36,20 @@ pub enum Severity {
 pub enum Lint {
     /// Every number the peer matches also matches a more explicit peer (or one
     /// ahead of it with huntstop): it is only reached when those fail, or never.
-    Shadowed { tag: Tag, by: Vec<Tag>, never_reached: bool },
+    Shadowed {
+        tag: Tag,
+        by: Vec<Tag>,
+        never_reached: bool,
+    },
     /// Peers with the same pattern and preference: only the tie-break orders them.
     TieOnHuntOrder { tags: Vec<Tag>, pattern: String },
     /// A pattern no number can match.
-    NeverMatches { tag: Tag, key: &'static str, pattern: String, why: &'static str },
+    NeverMatches {
+        tag: Tag,
+        key: &'static str,
+        pattern: String,
+        why: &'static str,
+    },
     /// A span that no enabled POTS peer names: its calls can only land on dial peer 0
     /// unless a called-number or answer-address peer matches.
     SpanWithoutInboundPeer { span: String },
@@ -93,12 +102,20 @@ impl fmt::Display for Finding {
 impl fmt::Display for Lint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Shadowed { tag, by, never_reached: true } => write!(
+            Self::Shadowed {
+                tag,
+                by,
+                never_reached: true,
+            } => write!(
                 f,
                 "dial peer {tag} is never reached: dial peer {} matches every number it does, ranks ahead and has huntstop",
                 tags(by)
             ),
-            Self::Shadowed { tag, by, never_reached: false } => write!(
+            Self::Shadowed {
+                tag,
+                by,
+                never_reached: false,
+            } => write!(
                 f,
                 "dial peer {tag} is shadowed by longer matches (dial peer {}): it only gets calls when they fail",
                 tags(by)
@@ -108,18 +125,32 @@ impl fmt::Display for Lint {
                 "dial peers {} tie on pattern \"{pattern}\" and preference: only the hunt tie-break orders them (set `preference` to make it explicit)",
                 self::tags(tags)
             ),
-            Self::NeverMatches { tag, key, pattern, why } => {
-                write!(f, "dial peer {tag}: `{key}` \"{pattern}\" can never match: {why}")
+            Self::NeverMatches {
+                tag,
+                key,
+                pattern,
+                why,
+            } => {
+                write!(
+                    f,
+                    "dial peer {tag}: `{key}` \"{pattern}\" can never match: {why}"
+                )
             }
             Self::SpanWithoutInboundPeer { span } => write!(
                 f,
                 "span {span} has no POTS peer on it: its calls land on dial peer 0 unless a called-number or answer-address peer matches"
             ),
-            Self::UnknownSpan { span } => write!(f, "span {span} is not defined in the hardware files"),
+            Self::UnknownSpan { span } => {
+                write!(f, "span {span} is not defined in the hardware files")
+            }
             Self::NoCommonCodec { tag, codecs } => write!(
                 f,
                 "dial peer {tag} offers {} but the POTS side carries only pcmu and pcma: every call would fail with 488",
-                codecs.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+                codecs
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Self::TrustedSourcesEmpty => write!(
                 f,
@@ -146,7 +177,10 @@ impl fmt::Display for Lint {
                 "dial peer {tag} combines forward_digits with prefix: do the work in an outgoing profile"
             ),
             Self::NoSessionTarget { tag } => {
-                write!(f, "dial peer {tag} has a destination pattern but no session_target: it is never used outbound")
+                write!(
+                    f,
+                    "dial peer {tag} has a destination pattern but no session_target: it is never used outbound"
+                )
             }
         }
     }
@@ -157,9 +191,18 @@ impl fmt::Display for Lint {
 pub fn check(table: &RoutingTable, hardware_spans: Option<&BTreeSet<String>>) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |severity, peer: Option<&DialPeer>, lint| {
-        out.push(Finding { severity, at: peer.map(|p| p.location.clone()), lint });
+        out.push(Finding {
+            severity,
+            at: peer.map(|p| p.location.clone()),
+            lint,
+        });
     };
-    let enabled: Vec<&DialPeer> = table.peers().iter().map(|p| &**p).filter(|p| p.enabled).collect();
+    let enabled: Vec<&DialPeer> = table
+        .peers()
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| p.enabled)
+        .collect();
 
     for p in &enabled {
         let keys = [
@@ -174,24 +217,54 @@ pub fn check(table: &RoutingTable, hardware_spans: Option<&BTreeSet<String>>) ->
                 push(
                     Severity::Error,
                     Some(p),
-                    Lint::NeverMatches { tag: p.tag, key, pattern: pattern.to_string(), why },
+                    Lint::NeverMatches {
+                        tag: p.tag,
+                        key,
+                        pattern: pattern.to_string(),
+                        why,
+                    },
                 );
             }
         }
         match &p.kind {
             PeerKind::Voip(v) => {
-                if !v.codecs.iter().any(|c| matches!(c, Codec::Pcmu | Codec::Pcma)) {
-                    push(Severity::Error, Some(p), Lint::NoCommonCodec { tag: p.tag, codecs: v.codecs.clone() });
+                if !v
+                    .codecs
+                    .iter()
+                    .any(|c| matches!(c, Codec::Pcmu | Codec::Pcma))
+                {
+                    push(
+                        Severity::Error,
+                        Some(p),
+                        Lint::NoCommonCodec {
+                            tag: p.tag,
+                            codecs: v.codecs.clone(),
+                        },
+                    );
                 }
                 if p.destination_pattern.is_some() && v.target.is_none() {
-                    push(Severity::Warning, Some(p), Lint::NoSessionTarget { tag: p.tag });
+                    push(
+                        Severity::Warning,
+                        Some(p),
+                        Lint::NoSessionTarget { tag: p.tag },
+                    );
                 }
                 match v.target.as_ref().map(|t| &t.host) {
-                    Some(Host::Ipv4(a)) if table.trusted_sources_explicit() && !table.is_trusted((*a).into()) => {
-                        push(Severity::Warning, Some(p), Lint::TargetNotTrusted { tag: p.tag });
+                    Some(Host::Ipv4(a))
+                        if table.trusted_sources_explicit() && !table.is_trusted((*a).into()) =>
+                    {
+                        push(
+                            Severity::Warning,
+                            Some(p),
+                            Lint::TargetNotTrusted { tag: p.tag },
+                        );
                     }
                     Some(Host::Dns(_)) if !table.trusted_sources_explicit() => {
-                        push(Severity::Warning, Some(p), Lint::DnsTargetNotTrusted { tag: p.tag });
+                        push(
+                            Severity::Warning,
+                            Some(p),
+                            Lint::DnsTargetNotTrusted { tag: p.tag },
+                        );
                     }
                     _ => {}
                 }
@@ -201,22 +274,38 @@ pub fn check(table: &RoutingTable, hardware_spans: Option<&BTreeSet<String>>) ->
                     let strips_all = pots.forward_digits.is_none()
                         && pots.digit_strip
                         && pots.prefix.is_empty()
-                        && d.simple_steps().is_some_and(|s| s.iter().all(|s| s.explicit))
+                        && d.simple_steps()
+                            .is_some_and(|s| s.iter().all(|s| s.explicit))
                         && d.is_end_anchored()
                         && !d.ends_with_t();
                     if strips_all {
-                        push(Severity::Warning, Some(p), Lint::StripsAllDigits { tag: p.tag, pattern: d.to_string() });
+                        push(
+                            Severity::Warning,
+                            Some(p),
+                            Lint::StripsAllDigits {
+                                tag: p.tag,
+                                pattern: d.to_string(),
+                            },
+                        );
                     }
                     if p.outgoing_profile.is_some()
                         && pots.digit_strip
                         && pots.forward_digits.is_none()
                         && !d.literal_prefix().is_empty()
                     {
-                        push(Severity::Warning, Some(p), Lint::ProfileWithDefaultStrip { tag: p.tag });
+                        push(
+                            Severity::Warning,
+                            Some(p),
+                            Lint::ProfileWithDefaultStrip { tag: p.tag },
+                        );
                     }
                 }
                 if pots.forward_digits.is_some() && !pots.prefix.is_empty() {
-                    push(Severity::Warning, Some(p), Lint::ForwardDigitsWithPrefix { tag: p.tag });
+                    push(
+                        Severity::Warning,
+                        Some(p),
+                        Lint::ForwardDigitsWithPrefix { tag: p.tag },
+                    );
                 }
             }
         }
@@ -225,29 +314,50 @@ pub fn check(table: &RoutingTable, hardware_spans: Option<&BTreeSet<String>>) ->
     // Shadowing and ties, per outbound peer type.
     let by_order = table.settings().hunt.order;
     for t in [PeerType::Pots, PeerType::Voip] {
-        let outbound: Vec<&DialPeer> =
-            enabled.iter().copied().filter(|p| p.peer_type() == t && p.is_outbound_capable()).collect();
+        let outbound: Vec<&DialPeer> = enabled
+            .iter()
+            .copied()
+            .filter(|p| p.peer_type() == t && p.is_outbound_capable())
+            .collect();
         let mut tie_reported: BTreeSet<Tag> = BTreeSet::new();
         for a in &outbound {
-            let Some(pa) = &a.destination_pattern else { continue };
+            let Some(pa) = &a.destination_pattern else {
+                continue;
+            };
             let ties: Vec<Tag> = outbound
                 .iter()
                 .filter(|b| {
-                    b.preference == a.preference && b.destination_pattern.as_ref().is_some_and(|pb| pb.as_str() == pa.as_str())
+                    b.preference == a.preference
+                        && b.destination_pattern
+                            .as_ref()
+                            .is_some_and(|pb| pb.as_str() == pa.as_str())
                 })
                 .map(|b| b.tag)
                 .collect();
             if ties.len() > 1 && !tie_reported.contains(&a.tag) {
                 tie_reported.extend(ties.iter().copied());
-                push(Severity::Warning, Some(a), Lint::TieOnHuntOrder { tags: ties, pattern: pa.to_string() });
+                push(
+                    Severity::Warning,
+                    Some(a),
+                    Lint::TieOnHuntOrder {
+                        tags: ties,
+                        pattern: pa.to_string(),
+                    },
+                );
             }
-            let Some(sa) = pa.simple_steps() else { continue };
+            let Some(sa) = pa.simple_steps() else {
+                continue;
+            };
             let masks_a: Vec<u32> = sa.iter().map(|s| s.mask).collect();
             let ea = explicit_of(&sa);
             let mut ahead: Vec<(Tag, Vec<u32>, bool)> = Vec::new();
             for b in &outbound {
-                let Some(pb) = &b.destination_pattern else { continue };
-                let Some(sb) = pb.simple_steps() else { continue };
+                let Some(pb) = &b.destination_pattern else {
+                    continue;
+                };
+                let Some(sb) = pb.simple_steps() else {
+                    continue;
+                };
                 if b.tag == a.tag || !ends_admit(pb, sb.len(), pa, sa.len()) {
                     continue;
                 }
@@ -264,14 +374,30 @@ pub fn check(table: &RoutingTable, hardware_spans: Option<&BTreeSet<String>>) ->
             }
             // A single huntstop peer covering everything: never reached at all.
             if let Some((by, _, _)) = ahead.iter().find(|(_, m, h)| *h && subsumes(m, &masks_a)) {
-                push(Severity::Warning, Some(a), Lint::Shadowed { tag: a.tag, by: vec![*by], never_reached: true });
+                push(
+                    Severity::Warning,
+                    Some(a),
+                    Lint::Shadowed {
+                        tag: a.tag,
+                        by: vec![*by],
+                        never_reached: true,
+                    },
+                );
                 continue;
             }
             let longer: Vec<&[u32]> = ahead.iter().map(|(_, m, _)| m.as_slice()).collect();
             let mut budget = 20_000u32;
             if !longer.is_empty() && covered(&masks_a, &longer, &mut budget) {
                 let by: Vec<Tag> = ahead.iter().map(|(t, _, _)| *t).collect();
-                push(Severity::Warning, Some(a), Lint::Shadowed { tag: a.tag, by, never_reached: false });
+                push(
+                    Severity::Warning,
+                    Some(a),
+                    Lint::Shadowed {
+                        tag: a.tag,
+                        by,
+                        never_reached: false,
+                    },
+                );
             }
         }
     }
@@ -297,13 +423,20 @@ pub fn check(table: &RoutingTable, hardware_spans: Option<&BTreeSet<String>>) ->
         spans.extend(hw.iter().cloned());
     }
     for s in &spans {
-        let covered = enabled.iter().any(|p| matches!(&p.kind, PeerKind::Pots(pots) if pots.port.contains(s)));
+        let covered = enabled
+            .iter()
+            .any(|p| matches!(&p.kind, PeerKind::Pots(pots) if pots.port.contains(s)));
         if !covered {
-            push(Severity::Warning, None, Lint::SpanWithoutInboundPeer { span: s.clone() });
+            push(
+                Severity::Warning,
+                None,
+                Lint::SpanWithoutInboundPeer { span: s.clone() },
+            );
         }
     }
 
-    if table.trusted_sources().is_empty() && enabled.iter().any(|p| p.peer_type() == PeerType::Voip) {
+    if table.trusted_sources().is_empty() && enabled.iter().any(|p| p.peer_type() == PeerType::Voip)
+    {
         push(Severity::Warning, None, Lint::TrustedSourcesEmpty);
     }
     out
@@ -321,7 +454,10 @@ fn never_matches(p: &Pattern) -> Option<&'static str> {
 }
 
 fn tags(list: &[Tag]) -> String {
-    list.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    list.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn explicit_of(steps: &[super::pattern::Step]) -> u32 {
@@ -359,7 +495,8 @@ fn covered(a: &[u32], bs: &[&[u32]], budget: &mut u32) -> bool {
     if bs.iter().any(|b| subsumes(b, a)) {
         return true;
     }
-    let Some(pos) = (0..a.len()).find(|&p| bs.iter().any(|b| p < b.len() && a[p] & !b[p] != 0)) else {
+    let Some(pos) = (0..a.len()).find(|&p| bs.iter().any(|b| p < b.len() && a[p] & !b[p] != 0))
+    else {
         return false;
     };
     let mut rest = a.to_vec();
@@ -369,7 +506,11 @@ fn covered(a: &[u32], bs: &[&[u32]], budget: &mut u32) -> bool {
             continue;
         }
         rest[pos] = bit;
-        let live: Vec<&[u32]> = bs.iter().copied().filter(|b| pos >= b.len() || b[pos] & bit != 0).collect();
+        let live: Vec<&[u32]> = bs
+            .iter()
+            .copied()
+            .filter(|b| pos >= b.len() || b[pos] & bit != 0)
+            .collect();
         if live.is_empty() || !covered(&rest, &live, budget) {
             return false;
         }
@@ -403,25 +544,43 @@ mod tests {
     #[test]
     fn lint_table() {
         let ten: Vec<(u32, String)> = (0..10).map(|d| (10 + d, format!("2{d}.."))).collect();
-        let mut all_ten: Vec<(u32, &str, &str)> = ten.iter().map(|(t, p)| (*t, p.as_str(), "")).collect();
+        let mut all_ten: Vec<(u32, &str, &str)> =
+            ten.iter().map(|(t, p)| (*t, p.as_str(), "")).collect();
         // `.` also takes A-D, * and #, so the covered pattern spells out 0-9.
         all_ten.push((1, "2[0-9]..", ""));
         let nine = &all_ten[1..];
         type Row<'a> = (Vec<(u32, &'a str, &'a str)>, Vec<Lint>);
         let rows: Vec<Row<'_>> = vec![
             // 2[0-9].. is covered by 20.. to 29..: always behind a longer match.
-            (all_ten.clone(), vec![Lint::Shadowed { tag: 1, by: (10..20).collect(), never_reached: false }]),
+            (
+                all_ten.clone(),
+                vec![Lint::Shadowed {
+                    tag: 1,
+                    by: (10..20).collect(),
+                    never_reached: false,
+                }],
+            ),
             // Without 20.. the numbers 20xx still reach peer 1.
             (nine.to_vec(), vec![]),
             // A huntstop peer ahead that covers: never reached.
             (
-                vec![(1, "5...", ", huntstop: true"), (2, "5...", ", preference: 1")],
-                vec![Lint::Shadowed { tag: 2, by: vec![1], never_reached: true }],
+                vec![
+                    (1, "5...", ", huntstop: true"),
+                    (2, "5...", ", preference: 1"),
+                ],
+                vec![Lint::Shadowed {
+                    tag: 2,
+                    by: vec![1],
+                    never_reached: true,
+                }],
             ),
             // Same pattern, same preference: only the tie-break decides.
             (
                 vec![(1, "9T", ""), (2, "9T", "")],
-                vec![Lint::TieOnHuntOrder { tags: vec![1, 2], pattern: "9T".into() }],
+                vec![Lint::TieOnHuntOrder {
+                    tags: vec![1, 2],
+                    pattern: "9T".into(),
+                }],
             ),
             // Different preference: an intended failover, no finding.
             (vec![(1, "9T", ""), (2, "9T", ", preference: 1")], vec![]),
@@ -438,7 +597,10 @@ mod tests {
             ),
             (
                 vec![(1, "2...", ", codecs: [g729]")],
-                vec![Lint::NoCommonCodec { tag: 1, codecs: vec![Codec::G729] }],
+                vec![Lint::NoCommonCodec {
+                    tag: 1,
+                    codecs: vec![Codec::G729],
+                }],
             ),
         ];
         for (list, expected) in rows {
@@ -450,9 +612,21 @@ mod tests {
     #[test]
     fn pots_lints_table() {
         let rows: &[(&str, Vec<Lint>)] = &[
-            ("{tag: 1, type: pots, destination_pattern: \"911$\", port: span1}", vec![Lint::StripsAllDigits { tag: 1, pattern: "911$".into() }]),
-            ("{tag: 1, type: pots, destination_pattern: \"911$\", port: span1, digit_strip: false}", vec![]),
-            ("{tag: 1, type: pots, destination_pattern: \"9T\", port: span1, forward_digits: 4, prefix: \"1\"}", vec![Lint::ForwardDigitsWithPrefix { tag: 1 }]),
+            (
+                "{tag: 1, type: pots, destination_pattern: \"911$\", port: span1}",
+                vec![Lint::StripsAllDigits {
+                    tag: 1,
+                    pattern: "911$".into(),
+                }],
+            ),
+            (
+                "{tag: 1, type: pots, destination_pattern: \"911$\", port: span1, digit_strip: false}",
+                vec![],
+            ),
+            (
+                "{tag: 1, type: pots, destination_pattern: \"9T\", port: span1, forward_digits: 4, prefix: \"1\"}",
+                vec![Lint::ForwardDigitsWithPrefix { tag: 1 }],
+            ),
         ];
         for (peer, expected) in rows {
             let y = format!("dial_peers:\n  - {peer}\n");
@@ -467,13 +641,17 @@ mod tests {
             lints(y),
             vec![
                 Lint::TargetNotTrusted { tag: 2 },
-                Lint::SpanWithoutInboundPeer { span: "span2".into() },
+                Lint::SpanWithoutInboundPeer {
+                    span: "span2".into()
+                },
                 Lint::TrustedSourcesEmpty,
             ]
         );
         let t = RoutingTable::from_sources(&[(Path::new("t.yaml"), y)]).unwrap();
         let hw: BTreeSet<String> = ["span1".to_owned()].into();
         let found: Vec<Lint> = check(&t, Some(&hw)).into_iter().map(|f| f.lint).collect();
-        assert!(found.contains(&Lint::UnknownSpan { span: "span2".into() }));
+        assert!(found.contains(&Lint::UnknownSpan {
+            span: "span2".into()
+        }));
     }
 }

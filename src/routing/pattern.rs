@@ -79,7 +79,10 @@ impl Digits {
             }
             index.push(idx);
         }
-        let text = index.iter().map(|&i| ALPHABET[usize::from(i)] as char).collect();
+        let text = index
+            .iter()
+            .map(|&i| ALPHABET[usize::from(i)] as char)
+            .collect();
         Ok(Self { text, index })
     }
 
@@ -120,7 +123,11 @@ pub(crate) enum Item {
     /// `( .. )`.
     Group(Vec<Item>),
     /// The item `min..=max` times (`%` = 0.., `+` = 1.., `?` = 0..=1, `T` = 0..=32).
-    Repeat { item: Box<Item>, min: u32, max: Option<u32> },
+    Repeat {
+        item: Box<Item>,
+        min: u32,
+        max: Option<u32>,
+    },
 }
 
 /// How a pattern was malformed, with the offending character position (0-based).
@@ -203,7 +210,12 @@ impl Pattern {
                 max: Some(T_MAX_DIGITS),
             });
         }
-        Ok(Self { source: source.to_owned(), items, end_anchor, trailing_t })
+        Ok(Self {
+            source: source.to_owned(),
+            items,
+            end_anchor,
+            trailing_t,
+        })
     }
 
     /// The pattern as written.
@@ -235,7 +247,10 @@ impl Pattern {
 
     /// Shortest number length the pattern can match.
     pub fn min_len(&self) -> u32 {
-        self.items.iter().map(item_min_len).fold(0, u32::saturating_add)
+        self.items
+            .iter()
+            .map(item_min_len)
+            .fold(0, u32::saturating_add)
     }
 
     /// Match against a number (anchored at the start; a pattern without `$` also
@@ -254,7 +269,10 @@ impl Pattern {
                 .filter_map(|(end, c)| c.map(|c| (c, end)))
                 .max()
         };
-        best.map(|(explicit, matched_len)| PatternMatch { explicit, matched_len })
+        best.map(|(explicit, matched_len)| PatternMatch {
+            explicit,
+            matched_len,
+        })
     }
 
     /// The pattern as a flat list of one-character steps, if it has no groups or
@@ -267,8 +285,14 @@ impl Pattern {
         };
         body.iter()
             .map(|item| match item {
-                Item::Literal(c) => Some(Step { mask: 1 << c, explicit: true }),
-                Item::Class(mask) => Some(Step { mask: *mask, explicit: false }),
+                Item::Literal(c) => Some(Step {
+                    mask: 1 << c,
+                    explicit: true,
+                }),
+                Item::Class(mask) => Some(Step {
+                    mask: *mask,
+                    explicit: false,
+                }),
                 _ => None,
             })
             .collect()
@@ -411,17 +435,27 @@ impl Parser<'_> {
                 }
                 b'%' | b'+' | b'?' => {
                     let Some(last) = items.pop() else {
-                        return Err(PatternError::NothingToRepeat { quantifier: c as char, at });
+                        return Err(PatternError::NothingToRepeat {
+                            quantifier: c as char,
+                            at,
+                        });
                     };
                     if matches!(last, Item::Repeat { .. }) {
-                        return Err(PatternError::NothingToRepeat { quantifier: c as char, at });
+                        return Err(PatternError::NothingToRepeat {
+                            quantifier: c as char,
+                            at,
+                        });
                     }
                     let (min, max) = match c {
                         b'%' => (0, None),
                         b'+' => (1, None),
                         _ => (0, Some(1)),
                     };
-                    items.push(Item::Repeat { item: Box::new(last), min, max });
+                    items.push(Item::Repeat {
+                        item: Box::new(last),
+                        min,
+                        max,
+                    });
                 }
                 b'.' => items.push(Item::Class(ANY_DIGIT)),
                 b',' => {}
@@ -476,7 +510,10 @@ impl Parser<'_> {
             }
         }
         if depth > 0 {
-            return Err(PatternError::Unbalanced { bracket: '(', at: group_start - 1 });
+            return Err(PatternError::Unbalanced {
+                bracket: '(',
+                at: group_start - 1,
+            });
         }
         Ok((items, end_anchor, trailing_t))
     }
@@ -492,7 +529,10 @@ impl Parser<'_> {
         loop {
             let at = self.pos;
             let Some(c) = self.peek() else {
-                return Err(PatternError::Unbalanced { bracket: '[', at: open });
+                return Err(PatternError::Unbalanced {
+                    bracket: '[',
+                    at: open,
+                });
             };
             self.pos += 1;
             match c {
@@ -501,9 +541,11 @@ impl Parser<'_> {
                 b'-' => return Err(PatternError::Range { at }),
                 _ => {}
             }
-            let Some(idx) = dial_index(c).filter(|&i| i != PLUS && !c.is_ascii_lowercase())
-            else {
-                return Err(PatternError::Character { character: c as char, at });
+            let Some(idx) = dial_index(c).filter(|&i| i != PLUS && !c.is_ascii_lowercase()) else {
+                return Err(PatternError::Character {
+                    character: c as char,
+                    at,
+                });
             };
             any = true;
             if self.peek() == Some(b'-') {
@@ -541,13 +583,15 @@ mod tests {
 
     fn m(pattern: &str, number: &str) -> Option<(u32, usize)> {
         let p = Pattern::parse(pattern).unwrap();
-        p.matches(&Digits::parse(number).unwrap()).map(|m| (m.explicit, m.matched_len))
+        p.matches(&Digits::parse(number).unwrap())
+            .map(|m| (m.explicit, m.matched_len))
     }
 
     #[test]
     fn pattern_matches_table() {
         // (pattern, number, Some((explicit, matched_len)) or None)
-        let table: &[(&str, &str, Option<(u32, usize)>)] = &[
+        type Row = (&'static str, &'static str, Option<(u32, usize)>);
+        let table: &[Row] = &[
             ("2...", "2001", Some((1, 4))),
             ("200.", "2001", Some((3, 4))),
             ("20[0-4].", "2001", Some((2, 4))),
@@ -593,12 +637,48 @@ mod tests {
     fn pattern_rejects_table() {
         let table: &[(&str, PatternError)] = &[
             ("", PatternError::Empty),
-            ("2x..", PatternError::Character { character: 'x', at: 1 }),
-            ("%1", PatternError::NothingToRepeat { quantifier: '%', at: 0 }),
-            ("1%%", PatternError::NothingToRepeat { quantifier: '%', at: 2 }),
-            ("(12", PatternError::Unbalanced { bracket: '(', at: 0 }),
-            ("12)", PatternError::Unbalanced { bracket: ')', at: 2 }),
-            ("[12", PatternError::Unbalanced { bracket: '[', at: 0 }),
+            (
+                "2x..",
+                PatternError::Character {
+                    character: 'x',
+                    at: 1,
+                },
+            ),
+            (
+                "%1",
+                PatternError::NothingToRepeat {
+                    quantifier: '%',
+                    at: 0,
+                },
+            ),
+            (
+                "1%%",
+                PatternError::NothingToRepeat {
+                    quantifier: '%',
+                    at: 2,
+                },
+            ),
+            (
+                "(12",
+                PatternError::Unbalanced {
+                    bracket: '(',
+                    at: 0,
+                },
+            ),
+            (
+                "12)",
+                PatternError::Unbalanced {
+                    bracket: ')',
+                    at: 2,
+                },
+            ),
+            (
+                "[12",
+                PatternError::Unbalanced {
+                    bracket: '[',
+                    at: 0,
+                },
+            ),
             ("()", PatternError::EmptyGroup { at: 0 }),
             ("[9-2]", PatternError::Range { at: 1 }),
             ("9T1", PatternError::TNotLast { at: 1 }),
@@ -606,7 +686,13 @@ mod tests {
             ("[^0-9ABCD*#]", PatternError::EmptySet { at: 0 }),
             ("[A-D]", PatternError::Range { at: 1 }),
             ("1\\", PatternError::Escape { at: 1 }),
-            ("2é", PatternError::Character { character: 'é', at: 1 }),
+            (
+                "2é",
+                PatternError::Character {
+                    character: 'é',
+                    at: 1,
+                },
+            ),
         ];
         for (pattern, expected) in table {
             assert_eq!(Pattern::parse(pattern).as_ref(), Err(expected), "{pattern}");
@@ -626,7 +712,11 @@ mod tests {
             ("+1T", "+1"),
         ];
         for (pattern, prefix) in table {
-            assert_eq!(Pattern::parse(pattern).unwrap().literal_prefix(), prefix, "{pattern}");
+            assert_eq!(
+                Pattern::parse(pattern).unwrap().literal_prefix(),
+                prefix,
+                "{pattern}"
+            );
         }
     }
 

@@ -62,7 +62,10 @@ impl LiveTable {
     /// Load the initial table from a directory or file.
     pub fn load(path: &Path) -> Result<Self, LoadErrors> {
         let table = RoutingTable::load(path)?;
-        Ok(Self { path: path.to_path_buf(), current: ArcSwap::from_pointee(table) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            current: ArcSwap::from_pointee(table),
+        })
     }
 
     /// The table in use now; keep the `Arc` for the whole call.
@@ -87,8 +90,13 @@ impl LiveTable {
             Err(errors) => {
                 for e in &errors.0 {
                     match e.location() {
-                        Some(at) => tracing::error!(location = %at, ?trigger, "dial-peer reload refused, old table kept: {e}"),
-                        None => tracing::error!(?trigger, "dial-peer reload refused, old table kept: {e}"),
+                        Some(at) => {
+                            tracing::error!(location = %at, ?trigger, "dial-peer reload refused, old table kept: {e}")
+                        }
+                        None => tracing::error!(
+                            ?trigger,
+                            "dial-peer reload refused, old table kept: {e}"
+                        ),
                     }
                 }
                 Err(errors.to_string())
@@ -160,58 +168,65 @@ pub fn watch(live: Arc<LiveTable>) -> Result<Watcher, WatchError> {
     let dir = if live.path.is_dir() {
         live.path.clone()
     } else {
-        live.path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        live.path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     };
     let only_file = (!live.path.is_dir()).then(|| live.path.clone());
     let file_tx = tx.clone();
-    let mut fs_watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if event.kind.is_access() {
-            return;
-        }
-        let relevant = event.paths.iter().any(|p| match &only_file {
-            Some(f) => p.file_name() == f.file_name(),
-            None => p.extension().is_some_and(|e| e == "yaml"),
-        });
-        if relevant {
-            let _ = file_tx.send(Trigger::FileChange);
-        }
-    })?;
+    let mut fs_watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            if event.kind.is_access() {
+                return;
+            }
+            let relevant = event.paths.iter().any(|p| match &only_file {
+                Some(f) => p.file_name() == f.file_name(),
+                None => p.extension().is_some_and(|e| e == "yaml"),
+            });
+            if relevant {
+                let _ = file_tx.send(Trigger::FileChange);
+            }
+        })?;
     fs_watcher.watch(&dir, RecursiveMode::NonRecursive)?;
 
     let mut signals = Signals::new([SIGHUP])?;
     let handle = signals.handle();
     let signal_tx = tx.clone();
-    let signal_thread = std::thread::Builder::new().name("dial-peers-sighup".into()).spawn(move || {
-        for _ in signals.forever() {
-            if signal_tx.send(Trigger::Signal).is_err() {
-                break;
-            }
-        }
-    })?;
-
-    let thread = std::thread::Builder::new().name("dial-peers-reload".into()).spawn(move || {
-        // The notify watcher lives as long as this thread.
-        let _fs_watcher = fs_watcher;
-        loop {
-            let first = crossbeam_channel::select! {
-                recv(rx) -> msg => match msg {
-                    Ok(t) => t,
-                    Err(_) => break,
-                },
-                recv(stop_rx) -> _ => break,
-            };
-            // Gather the rest of a burst; a signal wins over file events.
-            let mut trigger = first;
-            while let Ok(next) = rx.recv_timeout(SETTLE) {
-                if next == Trigger::Signal {
-                    trigger = Trigger::Signal;
+    let signal_thread = std::thread::Builder::new()
+        .name("dial-peers-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if signal_tx.send(Trigger::Signal).is_err() {
+                    break;
                 }
             }
-            let outcome = live.reload(trigger);
-            let _ = done_tx.try_send(outcome);
-        }
-    })?;
+        })?;
+
+    let thread = std::thread::Builder::new()
+        .name("dial-peers-reload".into())
+        .spawn(move || {
+            // The notify watcher lives as long as this thread.
+            let _fs_watcher = fs_watcher;
+            loop {
+                let first = crossbeam_channel::select! {
+                    recv(rx) -> msg => match msg {
+                        Ok(t) => t,
+                        Err(_) => break,
+                    },
+                    recv(stop_rx) -> _ => break,
+                };
+                // Gather the rest of a burst; a signal wins over file events.
+                let mut trigger = first;
+                while let Ok(next) = rx.recv_timeout(SETTLE) {
+                    if next == Trigger::Signal {
+                        trigger = Trigger::Signal;
+                    }
+                }
+                let outcome = live.reload(trigger);
+                let _ = done_tx.try_send(outcome);
+            }
+        })?;
     drop(tx);
     Ok(Watcher {
         signals: handle,

@@ -220,7 +220,11 @@ pub enum RouteError {
     NoInboundPeer,
     /// An incoming translation rule blocked the call.
     #[error("blocked by translation rule {precedence} ({profile})")]
-    Rejected { profile: String, precedence: u32, cause: u8 },
+    Rejected {
+        profile: String,
+        precedence: u32,
+        cause: u8,
+    },
     /// The number to route holds a non-dial character.
     #[error("called number {0:?} is not a dialable number")]
     InvalidNumber(String),
@@ -364,17 +368,28 @@ struct TrieBuilder {
 
 impl TrieBuilder {
     fn new(key: Key) -> Self {
-        Self { key, nodes: vec![BuildNode::default()] }
+        Self {
+            key,
+            nodes: vec![BuildNode::default()],
+        }
     }
 
     fn child(&mut self, node: u32, mask: u32, explicit: bool) -> u32 {
         let n = &self.nodes[node as usize];
-        if let Some(e) = n.edges.iter().find(|e| e.mask == mask && e.explicit == explicit) {
+        if let Some(e) = n
+            .edges
+            .iter()
+            .find(|e| e.mask == mask && e.explicit == explicit)
+        {
             return e.child;
         }
         let child = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
         self.nodes.push(BuildNode::default());
-        self.nodes[node as usize].edges.push(Edge { mask, explicit, child });
+        self.nodes[node as usize].edges.push(Edge {
+            mask,
+            explicit,
+            child,
+        });
         child
     }
 
@@ -409,7 +424,10 @@ impl TrieBuilder {
             complex: Vec::new(),
         };
         let range = |start: usize, end: usize| {
-            (u32::try_from(start).unwrap_or(u32::MAX), u32::try_from(end).unwrap_or(u32::MAX))
+            (
+                u32::try_from(start).unwrap_or(u32::MAX),
+                u32::try_from(end).unwrap_or(u32::MAX),
+            )
         };
         for n in self.nodes {
             let e0 = t.edges.len();
@@ -469,11 +487,21 @@ impl Trie {
                 End::TExact => (rest <= super::pattern::T_MAX_DIGITS as usize).then_some(len),
             };
             if let Some(matched_len) = matched_len {
-                out.push(Hit { peer, matched: PatternMatch { explicit, matched_len } });
+                out.push(Hit {
+                    peer,
+                    matched: PatternMatch {
+                        explicit,
+                        matched_len,
+                    },
+                });
             }
         }
         for &peer in slice(&self.complex, n.complex) {
-            if let Some(matched) = self.key.of(&peers[peer as usize]).and_then(|pat| pat.matches(number)) {
+            if let Some(matched) = self
+                .key
+                .of(&peers[peer as usize])
+                .and_then(|pat| pat.matches(number))
+            {
                 out.push(Hit { peer, matched });
             }
         }
@@ -506,12 +534,19 @@ fn type_slot(t: PeerType) -> usize {
     }
 }
 
-const INBOUND_KEYS: [Key; 3] = [Key::IncomingCalledNumber, Key::AnswerAddress, Key::DestinationPattern];
+const INBOUND_KEYS: [Key; 3] = [
+    Key::IncomingCalledNumber,
+    Key::AnswerAddress,
+    Key::DestinationPattern,
+];
 
 impl Index {
     pub(crate) fn build(peers: &[Arc<DialPeer>]) -> Self {
         let tries = || INBOUND_KEYS.map(TrieBuilder::new);
-        let mut outbound = [TrieBuilder::new(Key::DestinationPattern), TrieBuilder::new(Key::DestinationPattern)];
+        let mut outbound = [
+            TrieBuilder::new(Key::DestinationPattern),
+            TrieBuilder::new(Key::DestinationPattern),
+        ];
         let mut inbound = [tries(), tries()];
         let mut ports: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, peer) in peers.iter().enumerate() {
@@ -553,8 +588,16 @@ impl Index {
 /// Best inbound match within one step: most explicit digits, then lowest tag.
 fn best(peers: &[Arc<DialPeer>], hits: &[Hit]) -> Option<Candidate> {
     hits.iter()
-        .min_by_key(|h| (std::cmp::Reverse(h.matched.explicit), peers[h.peer as usize].tag))
-        .map(|h| Candidate { peer: peers[h.peer as usize].clone(), matched: h.matched })
+        .min_by_key(|h| {
+            (
+                std::cmp::Reverse(h.matched.explicit),
+                peers[h.peer as usize].tag,
+            )
+        })
+        .map(|h| Candidate {
+            peer: peers[h.peer as usize].clone(),
+            matched: h.matched,
+        })
 }
 
 impl RoutingTable {
@@ -566,7 +609,12 @@ impl RoutingTable {
     }
 
     fn candidates(&self, hits: &[Hit]) -> Vec<Candidate> {
-        hits.iter().map(|h| Candidate { peer: self.peers[h.peer as usize].clone(), matched: h.matched }).collect()
+        hits.iter()
+            .map(|h| Candidate {
+                peer: self.peers[h.peer as usize].clone(),
+                matched: h.matched,
+            })
+            .collect()
     }
 
     /// The index lookup alone: every outbound peer of these types whose pattern
@@ -615,10 +663,17 @@ impl RoutingTable {
                 Some(Skip::Down)
             } else {
                 let active = state.active_calls(tag);
-                c.peer.max_conn.filter(|&max| active >= max).map(|max| Skip::MaxConn { active, max })
+                c.peer
+                    .max_conn
+                    .filter(|&max| active >= max)
+                    .map(|max| Skip::MaxConn { active, max })
             };
             match skip {
-                Some(skip) => skipped.push(Skipped { peer: c.peer, explicit, skip }),
+                Some(skip) => skipped.push(Skipped {
+                    peer: c.peer,
+                    explicit,
+                    skip,
+                }),
                 None => {
                     if c.peer.huntstop {
                         huntstop = Some(tag);
@@ -654,7 +709,12 @@ impl RoutingTable {
 
     /// Select the inbound peer (§4): the first step that matches decides; within a
     /// step the most explicit match wins, then the lowest tag.
-    pub fn match_inbound(&self, origin: &Origin, called: &Number, calling: Option<&Number>) -> Option<Inbound> {
+    pub fn match_inbound(
+        &self,
+        origin: &Origin,
+        called: &Number,
+        calling: Option<&Number>,
+    ) -> Option<Inbound> {
         let slot = match origin {
             Origin::Span(_) => 0,
             Origin::Sip(_) => 1,
@@ -663,7 +723,11 @@ impl RoutingTable {
         let called = Digits::parse(&called.digits).ok();
         let calling = calling.and_then(|c| Digits::parse(&c.digits).ok());
         let steps = [
-            (InboundStep::IncomingCalledNumber, &tries[0], called.as_ref()),
+            (
+                InboundStep::IncomingCalledNumber,
+                &tries[0],
+                called.as_ref(),
+            ),
             (InboundStep::AnswerAddress, &tries[1], calling.as_ref()),
             (InboundStep::DestinationPattern, &tries[2], calling.as_ref()),
         ];
@@ -672,13 +736,21 @@ impl RoutingTable {
             let mut out = Vec::new();
             trie.lookup(&self.peers, number, &mut out);
             if let Some(c) = best(&self.peers, &out) {
-                return Some(Inbound { peer: Some(c.peer), step, explicit: c.matched.explicit });
+                return Some(Inbound {
+                    peer: Some(c.peer),
+                    step,
+                    explicit: c.matched.explicit,
+                });
             }
         }
         if let Origin::Span(span) = origin
             && let Some(&i) = self.index.ports.get(span).and_then(|v| v.first())
         {
-            return Some(Inbound { peer: Some(self.peers[i as usize].clone()), step: InboundStep::Port, explicit: 0 });
+            return Some(Inbound {
+                peer: Some(self.peers[i as usize].clone()),
+                step: InboundStep::Port,
+                explicit: 0,
+            });
         }
         None
     }
@@ -720,7 +792,11 @@ impl RoutingTable {
         }
         let inbound = self
             .match_inbound(&request.origin, &request.called, request.calling.as_ref())
-            .unwrap_or(Inbound { peer: None, step: InboundStep::DialPeer0, explicit: 0 });
+            .unwrap_or(Inbound {
+                peer: None,
+                step: InboundStep::DialPeer0,
+                explicit: 0,
+            });
         let dial_peer_0 = inbound.peer.is_none();
         t.inbound = Some(inbound.clone());
         if dial_peer_0 && self.settings.no_inbound_match == NoInboundMatch::Reject {
@@ -739,7 +815,11 @@ impl RoutingTable {
         {
             profiles.push((Stage::TrunkGroupIncoming, p));
         }
-        if let Some(p) = inbound.peer.as_ref().and_then(|p| p.incoming_profile.as_ref()) {
+        if let Some(p) = inbound
+            .peer
+            .as_ref()
+            .and_then(|p| p.incoming_profile.as_ref())
+        {
             profiles.push((Stage::InboundPeer, p));
         }
         match &request.origin {
@@ -754,24 +834,30 @@ impl RoutingTable {
                 }
             }
         }
-        if let Err(e) = apply_profiles(&profiles, &mut t.called, &mut t.calling, &mut t.translations) {
+        if let Err(e) = apply_profiles(
+            &profiles,
+            &mut t.called,
+            &mut t.calling,
+            &mut t.translations,
+        ) {
             t.error = Some(e);
             return t;
         }
 
         // Outbound selection on the translated number, §3.
-        let number = match Digits::parse(&t.called.digits) {
-            Ok(n) => n,
-            Err(_) => {
-                t.error = Some(RouteError::InvalidNumber(t.called.digits.clone()));
-                return t;
-            }
+        let Ok(number) = Digits::parse(&t.called.digits) else {
+            t.error = Some(RouteError::InvalidNumber(t.called.digits.clone()));
+            return t;
         };
         let (own, other) = match request.origin {
             Origin::Span(_) => (PeerType::Pots, PeerType::Voip),
             Origin::Sip(_) => (PeerType::Voip, PeerType::Pots),
         };
-        let types: &[PeerType] = if self.settings.hairpin { &[PeerType::Pots, PeerType::Voip] } else { &[other] };
+        let types: &[PeerType] = if self.settings.hairpin {
+            &[PeerType::Pots, PeerType::Voip]
+        } else {
+            &[other]
+        };
         let (candidates, mut skipped) = self.hunt(&number, types, state, request.seed);
         if !self.settings.hairpin {
             let mut hits = Vec::new();
@@ -819,14 +905,21 @@ impl RoutingTable {
 
     /// The trunk group a POTS call arrived through: the inbound peer's group if it
     /// holds the span, else the first group (by name) listing the span.
-    fn trunk_group_of<'a>(&'a self, peer: Option<&'a DialPeer>, span: &str) -> Option<&'a super::table::TrunkGroup> {
+    fn trunk_group_of<'a>(
+        &'a self,
+        peer: Option<&'a DialPeer>,
+        span: &str,
+    ) -> Option<&'a super::table::TrunkGroup> {
         if let Some(PeerKind::Pots(p)) = peer.map(|p| &p.kind)
             && let Port::TrunkGroup(g) = &p.port
             && g.spans.iter().any(|s| s == span)
         {
             return Some(g);
         }
-        self.trunk_groups.values().find(|g| g.spans.iter().any(|s| s == span)).map(|g| &**g)
+        self.trunk_groups
+            .values()
+            .find(|g| g.spans.iter().any(|s| s == span))
+            .map(|g| &**g)
     }
 
     /// Digits, profiles and target for one outbound peer (§5.1, §5.2, §5.3 6-8).
@@ -845,7 +938,13 @@ impl RoutingTable {
         let mut profiles: Vec<(Stage, &Arc<Profile>)> = Vec::new();
         let target = match &peer.kind {
             PeerKind::Pots(pots) => {
-                out_called.digits = select_digits(pots.forward_digits, pots.digit_strip, peer, number, c.matched);
+                out_called.digits = select_digits(
+                    pots.forward_digits,
+                    pots.digit_strip,
+                    peer,
+                    number,
+                    c.matched,
+                );
                 if let Some(p) = &self.pots_outgoing {
                     profiles.push((Stage::VoiceServicePotsOutgoing, p));
                 }
@@ -880,7 +979,9 @@ impl RoutingTable {
                 }
                 apply_profiles(&profiles, &mut out_called, &mut out_calling, &mut steps)
                     .map_err(|e| blocked(&e))?;
-                Target::Sip { request_uri: request_uri(&out_called.digits, voip) }
+                Target::Sip {
+                    request_uri: request_uri(&out_called.digits, voip),
+                }
             }
         };
         Ok(Attempt {
@@ -896,7 +997,9 @@ impl RoutingTable {
 
 fn blocked(e: &RouteError) -> (u32, u8) {
     match e {
-        RouteError::Rejected { precedence, cause, .. } => (*precedence, *cause),
+        RouteError::Rejected {
+            precedence, cause, ..
+        } => (*precedence, *cause),
         other => (0, other.cause()),
     }
 }
@@ -917,15 +1020,27 @@ fn select_digits(
         }
         Some(ForwardDigits::All) => text.to_owned(),
         Some(ForwardDigits::Extra) => {
-            if peer.destination_pattern.as_ref().is_some_and(Pattern::ends_with_t) {
+            if peer
+                .destination_pattern
+                .as_ref()
+                .is_some_and(Pattern::ends_with_t)
+            {
                 String::new()
             } else {
-                text.get(matched.matched_len..).unwrap_or_default().to_owned()
+                text.get(matched.matched_len..)
+                    .unwrap_or_default()
+                    .to_owned()
             }
         }
         None if digit_strip => {
-            let prefix = peer.destination_pattern.as_ref().map(Pattern::literal_prefix).unwrap_or_default();
-            text.strip_prefix(prefix.as_str()).unwrap_or(text).to_owned()
+            let prefix = peer
+                .destination_pattern
+                .as_ref()
+                .map(Pattern::literal_prefix)
+                .unwrap_or_default();
+            text.strip_prefix(prefix.as_str())
+                .unwrap_or(text)
+                .to_owned()
         }
         None => text.to_owned(),
     }
@@ -934,7 +1049,11 @@ fn select_digits(
 /// `sip:USER@HOST:PORT`, `;transport=tcp`, or `sips:` for TLS; `#` escaped.
 fn request_uri(digits: &str, voip: &Voip) -> String {
     let user = digits.replace('#', "%23");
-    let target = voip.target.as_ref().map(ToString::to_string).unwrap_or_default();
+    let target = voip
+        .target
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     match voip.transport {
         Transport::Udp => format!("sip:{user}@{target}"),
         Transport::Tcp => format!("sip:{user}@{target};transport=tcp"),
@@ -950,7 +1069,9 @@ fn apply_profiles(
 ) -> Result<(), RouteError> {
     for (stage, profile) in profiles {
         for party in [Party::Called, Party::Calling] {
-            let Some(set) = profile.rule_set(party) else { continue };
+            let Some(set) = profile.rule_set(party) else {
+                continue;
+            };
             let number = match party {
                 Party::Called => &mut *called,
                 Party::Calling => match calling.as_mut() {
@@ -964,7 +1085,9 @@ fn apply_profiles(
                 *number = after.clone();
             }
             let rejected = match &outcome {
-                Outcome::Rejected { precedence, cause, .. } => Some((*precedence, *cause)),
+                Outcome::Rejected {
+                    precedence, cause, ..
+                } => Some((*precedence, *cause)),
                 _ => None,
             };
             steps.push(TranslationStep {
@@ -976,7 +1099,11 @@ fn apply_profiles(
                 outcome,
             });
             if let Some((precedence, cause)) = rejected {
-                return Err(RouteError::Rejected { profile: format!("profile {}", profile.name), precedence, cause });
+                return Err(RouteError::Rejected {
+                    profile: format!("profile {}", profile.name),
+                    precedence,
+                    cause,
+                });
             }
         }
     }

@@ -18,12 +18,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::dial_peer::{
-    self, Codec, CauseMap, Credentials, DtmfRelay, ForwardDigits, NoInboundMatch, PeerType,
+    self, CauseMap, Codec, Credentials, DtmfRelay, ForwardDigits, NoInboundMatch, PeerType,
     Settings, Transport,
 };
 use super::pattern::{Pattern, PatternError};
 use super::router::Index;
-use super::translation::{Profile, Rule, RuleError, RuleSet, MAX_RULES_PER_SET};
+use super::translation::{MAX_RULES_PER_SET, Profile, Rule, RuleError, RuleSet};
 
 /// A dial-peer tag (`dial-peer voice <tag>`); 0 is the built-in default peer.
 pub type Tag = u32;
@@ -68,7 +68,11 @@ pub enum Problem {
     Preference(u32),
     /// Two definitions with the same identifier.
     #[error("duplicate {what} {name}, first defined at {first}")]
-    Duplicate { what: &'static str, name: String, first: Location },
+    Duplicate {
+        what: &'static str,
+        name: String,
+        first: Location,
+    },
     /// A POTS-only key on a VoIP peer.
     #[error("allowed on POTS peers only (VoIP peers change digits with translation profiles)")]
     PotsOnly,
@@ -80,7 +84,11 @@ pub enum Problem {
     PortAndTrunkGroup,
     /// A name that nothing defines.
     #[error("no {what} named {name:?} is defined (defined: {defined})")]
-    Unknown { what: &'static str, name: String, defined: String },
+    Unknown {
+        what: &'static str,
+        name: String,
+        defined: String,
+    },
     /// A span name that is not a name.
     #[error(
         "{0:?} is not a span name (allowed: a letter then letters, digits, `-` or `_`, \
@@ -133,7 +141,10 @@ pub enum Problem {
 pub enum LoadError {
     /// A file or directory could not be read.
     #[error("{}: cannot read: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A directory without `*.yaml` files.
     #[error("{}: no *.yaml dial-peer files in this directory", path.display())]
     NoFiles { path: PathBuf },
@@ -142,7 +153,11 @@ pub enum LoadError {
     Syntax { at: Location, message: String },
     /// A value that parsed but is not valid.
     #[error("{at}: `{key}`: {problem}")]
-    Invalid { at: Location, key: &'static str, problem: Problem },
+    Invalid {
+        at: Location,
+        key: &'static str,
+        problem: Problem,
+    },
 }
 
 impl LoadError {
@@ -223,7 +238,9 @@ fn is_dns_name(name: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -405,8 +422,10 @@ impl RoutingTable {
         if !errors.is_empty() {
             return Err(LoadErrors(errors));
         }
-        let refs: Vec<(&Path, &str)> =
-            sources.iter().map(|(p, t)| (p.as_path(), t.as_str())).collect();
+        let refs: Vec<(&Path, &str)> = sources
+            .iter()
+            .map(|(p, t)| (p.as_path(), t.as_str()))
+            .collect();
         Self::from_sources(&refs)
     }
 
@@ -424,8 +443,10 @@ impl RoutingTable {
         if !errors.is_empty() {
             return Err(LoadErrors(errors));
         }
-        let mut compiler = Compiler::default();
-        compiler.files = sources.iter().map(|(p, _)| p.to_path_buf()).collect();
+        let compiler = Compiler {
+            errors: Vec::new(),
+            files: sources.iter().map(|(p, _)| p.to_path_buf()).collect(),
+        };
         compiler.compile(parsed)
     }
 
@@ -481,7 +502,10 @@ impl RoutingTable {
 }
 
 fn list_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let read = |source| LoadError::Read { path: path.to_path_buf(), source };
+    let read = |source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(read)?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -495,7 +519,9 @@ fn list_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
         }
     }
     if files.is_empty() {
-        return Err(LoadError::NoFiles { path: path.to_path_buf() });
+        return Err(LoadError::NoFiles {
+            path: path.to_path_buf(),
+        });
     }
     files.sort();
     Ok(files)
@@ -531,7 +557,11 @@ fn syntax_error(file: &Arc<Path>, e: &serde_saphyr::Error) -> LoadError {
         _ => message,
     };
     LoadError::Syntax {
-        at: Location { file: file.clone(), line, column },
+        at: Location {
+            file: file.clone(),
+            line,
+            column,
+        },
         message: message.to_owned(),
     }
 }
@@ -546,11 +576,19 @@ type Sp<T> = serde_saphyr::Spanned<T>;
 
 impl Compiler {
     fn at<T>(file: &Arc<Path>, s: &Sp<T>) -> Location {
-        Location { file: file.clone(), line: s.referenced.line(), column: s.referenced.column() }
+        Location {
+            file: file.clone(),
+            line: s.referenced.line(),
+            column: s.referenced.column(),
+        }
     }
 
     fn invalid<T>(&mut self, file: &Arc<Path>, s: &Sp<T>, key: &'static str, problem: Problem) {
-        self.errors.push(LoadError::Invalid { at: Self::at(file, s), key, problem });
+        self.errors.push(LoadError::Invalid {
+            at: Self::at(file, s),
+            key,
+            problem,
+        });
     }
 
     fn pattern(
@@ -570,7 +608,10 @@ impl Compiler {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn compile(mut self, files: Vec<(Arc<Path>, dial_peer::File)>) -> Result<RoutingTable, LoadErrors> {
+    fn compile(
+        mut self,
+        files: Vec<(Arc<Path>, dial_peer::File)>,
+    ) -> Result<RoutingTable, LoadErrors> {
         // Pass 1: settings, rule sets, profiles, trunk groups (peers refer to them).
         let mut settings: Option<(Settings, Location)> = None;
         let mut rule_sets: BTreeMap<u32, (Arc<RuleSet>, Location)> = BTreeMap::new();
@@ -592,26 +633,41 @@ impl Compiler {
                 }
                 if let Some((_, first)) = rule_sets.get(&id) {
                     let first = first.clone();
-                    self.invalid(file, &set.id, "id", Problem::Duplicate {
-                        what: "translation rule set",
-                        name: id.to_string(),
-                        first,
-                    });
+                    self.invalid(
+                        file,
+                        &set.id,
+                        "id",
+                        Problem::Duplicate {
+                            what: "translation rule set",
+                            name: id.to_string(),
+                            first,
+                        },
+                    );
                     continue;
                 }
                 if set.rules.len() > MAX_RULES_PER_SET {
-                    self.invalid(file, &set.id, "rules", Problem::TooManyRules(set.rules.len()));
+                    self.invalid(
+                        file,
+                        &set.id,
+                        "rules",
+                        Problem::TooManyRules(set.rules.len()),
+                    );
                 }
                 let mut rules = Vec::with_capacity(set.rules.len());
                 let mut seen: HashMap<u32, Location> = HashMap::new();
                 for spec in &set.rules {
                     if let Some(first) = seen.get(&spec.precedence.value) {
                         let first = first.clone();
-                        self.invalid(file, &spec.precedence, "precedence", Problem::Duplicate {
-                            what: "rule precedence",
-                            name: spec.precedence.value.to_string(),
-                            first,
-                        });
+                        self.invalid(
+                            file,
+                            &spec.precedence,
+                            "precedence",
+                            Problem::Duplicate {
+                                what: "rule precedence",
+                                name: spec.precedence.value.to_string(),
+                                first,
+                            },
+                        );
                         continue;
                     }
                     seen.insert(spec.precedence.value, Self::at(file, &spec.precedence));
@@ -620,12 +676,18 @@ impl Compiler {
                         continue;
                     }
                     if spec.reject_cause.is_some() && !spec.reject {
-                        self.invalid(file, &spec.match_, "reject_cause", Problem::RejectCauseWithoutReject);
+                        self.invalid(
+                            file,
+                            &spec.match_,
+                            "reject_cause",
+                            Problem::RejectCauseWithoutReject,
+                        );
                         continue;
                     }
                     let reject = spec.reject.then(|| spec.reject_cause.unwrap_or_default());
                     let replace = spec.replace.as_ref().map(|r| r.value.as_str());
-                    match Rule::compile(spec.precedence.value, &spec.match_.value, replace, reject) {
+                    match Rule::compile(spec.precedence.value, &spec.match_.value, replace, reject)
+                    {
                         Ok(mut rule) => {
                             rule.match_type = spec.match_type;
                             rule.replace_type = spec.replace_type;
@@ -641,7 +703,10 @@ impl Compiler {
                     }
                 }
                 rules.sort_by_key(|r| r.precedence);
-                rule_sets.insert(id, (Arc::new(RuleSet { id, rules }), Self::at(file, &set.id)));
+                rule_sets.insert(
+                    id,
+                    (Arc::new(RuleSet { id, rules }), Self::at(file, &set.id)),
+                );
             }
         }
         let mut profiles: BTreeMap<String, (Arc<Profile>, Location)> = BTreeMap::new();
@@ -650,11 +715,16 @@ impl Compiler {
                 let name = spec.name.value.clone();
                 if let Some((_, first)) = profiles.get(&name) {
                     let first = first.clone();
-                    self.invalid(file, &spec.name, "name", Problem::Duplicate {
-                        what: "translation profile",
-                        name: name.clone(),
-                        first,
-                    });
+                    self.invalid(
+                        file,
+                        &spec.name,
+                        "name",
+                        Problem::Duplicate {
+                            what: "translation profile",
+                            name: name.clone(),
+                            first,
+                        },
+                    );
                     continue;
                 }
                 let mut lookup = |s: &Option<Sp<u32>>, key| {
@@ -663,18 +733,27 @@ impl Compiler {
                         Some((set, _)) => Some(set.clone()),
                         None => {
                             let defined = join(rule_sets.keys());
-                            self.invalid(file, s, key, Problem::Unknown {
-                                what: "translation rule set",
-                                name: s.value.to_string(),
-                                defined,
-                            });
+                            self.invalid(
+                                file,
+                                s,
+                                key,
+                                Problem::Unknown {
+                                    what: "translation rule set",
+                                    name: s.value.to_string(),
+                                    defined,
+                                },
+                            );
                             None
                         }
                     }
                 };
                 let called = lookup(&spec.called, "called");
                 let calling = lookup(&spec.calling, "calling");
-                let profile = Profile { name: name.clone(), called, calling };
+                let profile = Profile {
+                    name: name.clone(),
+                    called,
+                    calling,
+                };
                 profiles.insert(name, (Arc::new(profile), Self::at(file, &spec.name)));
             }
         }
@@ -684,11 +763,16 @@ impl Compiler {
             match profiles.get(&s.value) {
                 Some((p, _)) => Some(p.clone()),
                 None => {
-                    this.invalid(file, s, key, Problem::Unknown {
-                        what: "translation profile",
-                        name: s.value.clone(),
-                        defined: profile_names.clone(),
-                    });
+                    this.invalid(
+                        file,
+                        s,
+                        key,
+                        Problem::Unknown {
+                            what: "translation profile",
+                            name: s.value.clone(),
+                            defined: profile_names.clone(),
+                        },
+                    );
                     None
                 }
             }
@@ -700,11 +784,14 @@ impl Compiler {
         for (file, f) in &files {
             if let Some(vs) = &f.voice_service {
                 if let Some(p) = &vs.pots {
-                    pots_incoming = profile_ref(&mut self, file, &p.incoming, "incoming").or(pots_incoming);
-                    pots_outgoing = profile_ref(&mut self, file, &p.outgoing, "outgoing").or(pots_outgoing);
+                    pots_incoming =
+                        profile_ref(&mut self, file, &p.incoming, "incoming").or(pots_incoming);
+                    pots_outgoing =
+                        profile_ref(&mut self, file, &p.outgoing, "outgoing").or(pots_outgoing);
                 }
                 if let Some(v) = &vs.voip {
-                    voip_incoming = profile_ref(&mut self, file, &v.incoming, "incoming").or(voip_incoming);
+                    voip_incoming =
+                        profile_ref(&mut self, file, &v.incoming, "incoming").or(voip_incoming);
                 }
             }
             for g in &f.trunk_groups {
@@ -714,11 +801,16 @@ impl Compiler {
                 }
                 if let Some((_, first)) = trunk_groups.get(&name) {
                     let first = first.clone();
-                    self.invalid(file, &g.name, "name", Problem::Duplicate {
-                        what: "trunk group",
-                        name: name.clone(),
-                        first,
-                    });
+                    self.invalid(
+                        file,
+                        &g.name,
+                        "name",
+                        Problem::Duplicate {
+                            what: "trunk group",
+                            name: name.clone(),
+                            first,
+                        },
+                    );
                     continue;
                 }
                 if g.spans.is_empty() {
@@ -757,7 +849,12 @@ impl Compiler {
                 for s in list {
                     match parse_source(&s.value) {
                         Some(net) => trusted.push(net),
-                        None => self.invalid(file, s, "trusted_sources", Problem::TrustedSource(s.value.clone())),
+                        None => self.invalid(
+                            file,
+                            s,
+                            "trusted_sources",
+                            Problem::TrustedSource(s.value.clone()),
+                        ),
                     }
                 }
             }
@@ -769,15 +866,21 @@ impl Compiler {
                 }
                 if let Some(first) = tags.get(&tag) {
                     let first = first.clone();
-                    self.invalid(file, &spec.tag, "tag", Problem::Duplicate {
-                        what: "dial-peer tag",
-                        name: tag.to_string(),
-                        first,
-                    });
+                    self.invalid(
+                        file,
+                        &spec.tag,
+                        "tag",
+                        Problem::Duplicate {
+                            what: "dial-peer tag",
+                            name: tag.to_string(),
+                            first,
+                        },
+                    );
                     continue;
                 }
                 tags.insert(tag, Self::at(file, &spec.tag));
-                let destination_pattern = self.pattern(file, &spec.destination_pattern, "destination_pattern");
+                let destination_pattern =
+                    self.pattern(file, &spec.destination_pattern, "destination_pattern");
                 let incoming_called_number =
                     self.pattern(file, &spec.incoming_called_number, "incoming_called_number");
                 let answer_address = self.pattern(file, &spec.answer_address, "answer_address");
@@ -800,7 +903,9 @@ impl Compiler {
                     PeerType::Pots => self.pots(file, spec, &trunk_groups),
                     PeerType::Voip => self.voip(file, spec),
                 };
-                if let PeerKind::Voip(Voip { target: Some(t), .. }) = &kind
+                if let PeerKind::Voip(Voip {
+                    target: Some(t), ..
+                }) = &kind
                     && let Host::Ipv4(a) = t.host
                 {
                     trusted.push(IpNet::from(IpAddr::V4(a)));
@@ -868,7 +973,15 @@ impl Compiler {
                 }
             )*};
         }
-        voip_only!(session_target, transport, codecs, dtmf_relay, dtmf_payload_type, cause_map, auth);
+        voip_only!(
+            session_target,
+            transport,
+            codecs,
+            dtmf_relay,
+            dtmf_payload_type,
+            cause_map,
+            auth
+        );
         let port = match (&spec.port, &spec.trunk_group) {
             (Some(p), Some(_)) => {
                 self.invalid(file, p, "port", Problem::PortAndTrunkGroup);
@@ -883,11 +996,16 @@ impl Compiler {
             (None, Some(g)) => match groups.get(&g.value) {
                 Some((group, _)) => Port::TrunkGroup(group.clone()),
                 None => {
-                    self.invalid(file, g, "trunk_group", Problem::Unknown {
-                        what: "trunk group",
-                        name: g.value.clone(),
-                        defined: join(groups.keys()),
-                    });
+                    self.invalid(
+                        file,
+                        g,
+                        "trunk_group",
+                        Problem::Unknown {
+                            what: "trunk group",
+                            name: g.value.clone(),
+                            defined: join(groups.keys()),
+                        },
+                    );
                     Port::None
                 }
             },
@@ -931,7 +1049,12 @@ impl Compiler {
         let target = spec.session_target.as_ref().and_then(|s| {
             let t = SessionTarget::parse(&s.value);
             if t.is_none() {
-                self.invalid(file, s, "session_target", Problem::SessionTarget(s.value.clone()));
+                self.invalid(
+                    file,
+                    s,
+                    "session_target",
+                    Problem::SessionTarget(s.value.clone()),
+                );
             }
             t
         });
@@ -958,12 +1081,20 @@ impl Compiler {
             Some(p) => u8::try_from(p.value).unwrap_or(101),
             None => 101,
         };
-        let cause_map = spec.cause_map.as_ref().map(|c| self.cause_map(file, c)).unwrap_or_default();
+        let cause_map = spec
+            .cause_map
+            .as_ref()
+            .map(|c| self.cause_map(file, c))
+            .unwrap_or_default();
         PeerKind::Voip(Voip {
             target,
             transport: spec.transport.as_ref().map(|t| t.value).unwrap_or_default(),
             codecs,
-            dtmf_relay: spec.dtmf_relay.as_ref().map(|d| d.value).unwrap_or_default(),
+            dtmf_relay: spec
+                .dtmf_relay
+                .as_ref()
+                .map(|d| d.value)
+                .unwrap_or_default(),
             dtmf_payload_type,
             cause_map,
             credentials: spec.auth.as_ref().map(|a| a.value.clone()),
@@ -997,12 +1128,18 @@ impl Compiler {
 }
 
 fn parse_source(text: &str) -> Option<IpNet> {
-    text.parse::<IpNet>().ok().or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 fn join<T: fmt::Display>(items: impl Iterator<Item = T>) -> String {
     let list: Vec<String> = items.map(|i| i.to_string()).collect();
-    if list.is_empty() { "none".to_owned() } else { list.join(", ") }
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        list.join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -1023,9 +1160,18 @@ mod tests {
     #[test]
     fn load_errors_name_file_line_column_key_and_what_is_allowed() {
         let table: &[(&str, &str)] = &[
-            ("dial_peers:\n  - {tag: 1, type: voip, bogus: 1}\n", "t.yaml:2:26: unknown field `bogus`"),
-            ("dial_peers:\n  - {tag: 1, type: voip, huntstop: yes}\n", "t.yaml:2:36: invalid boolean"),
-            ("dial_peers:\n  - {tag: 0, type: voip}\n", "t.yaml:2:11: `tag`: 0 is out of range (allowed: 1-2147483647"),
+            (
+                "dial_peers:\n  - {tag: 1, type: voip, bogus: 1}\n",
+                "t.yaml:2:26: unknown field `bogus`",
+            ),
+            (
+                "dial_peers:\n  - {tag: 1, type: voip, huntstop: yes}\n",
+                "t.yaml:2:36: invalid boolean",
+            ),
+            (
+                "dial_peers:\n  - {tag: 0, type: voip}\n",
+                "t.yaml:2:11: `tag`: 0 is out of range (allowed: 1-2147483647",
+            ),
             (
                 "dial_peers:\n  - {tag: 1, type: voip, destination_pattern: \"2x\"}\n",
                 "t.yaml:2:47: `destination_pattern`: character 'x' at position 1",
@@ -1110,7 +1256,11 @@ mod tests {
             ("", None),
         ];
         for (text, expected) in table {
-            assert_eq!(SessionTarget::parse(text).map(|t| t.to_string()).as_deref(), expected, "{text}");
+            assert_eq!(
+                SessionTarget::parse(text).map(|t| t.to_string()).as_deref(),
+                expected,
+                "{text}"
+            );
         }
     }
 }

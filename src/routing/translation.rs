@@ -198,13 +198,23 @@ pub struct Number {
 impl Number {
     /// A number of type unknown, plan ISDN (the PRI default).
     pub fn new(digits: impl Into<String>) -> Self {
-        Self { digits: digits.into(), number_type: NumberType::Unknown, plan: NumberingPlan::Isdn }
+        Self {
+            digits: digits.into(),
+            number_type: NumberType::Unknown,
+            plan: NumberingPlan::Isdn,
+        }
     }
 }
 
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}/{})", self.digits, self.number_type.name(), self.plan.name())
+        write!(
+            f,
+            "{} ({}/{})",
+            self.digits,
+            self.number_type.name(),
+            self.plan.name()
+        )
     }
 }
 
@@ -314,7 +324,9 @@ impl Rule {
     }
 
     fn conditions_hold(&self, number: &Number) -> bool {
-        let type_ok = self.match_type.is_none_or(|c| c.accepts(number.number_type));
+        let type_ok = self
+            .match_type
+            .is_none_or(|c| c.accepts(number.number_type));
         let plan_ok = self.match_plan.is_none_or(|c| c.accepts(number.plan));
         type_ok && plan_ok && self.regex.is_match(&number.digits)
     }
@@ -336,9 +348,17 @@ pub enum Outcome {
     /// No rule matched: the number passes unchanged.
     NoMatch,
     /// Rule `precedence` fired and rewrote the number.
-    Translated { precedence: u32, rule: String, number: Number },
+    Translated {
+        precedence: u32,
+        rule: String,
+        number: Number,
+    },
     /// A `reject` rule matched: the call is blocked.
-    Rejected { precedence: u32, rule: String, cause: u8 },
+    Rejected {
+        precedence: u32,
+        rule: String,
+        cause: u8,
+    },
 }
 
 impl RuleSet {
@@ -352,9 +372,16 @@ impl RuleSet {
             None => format!("reject /{}/", rule.match_source),
         };
         if let Some(cause) = rule.reject {
-            return Outcome::Rejected { precedence: rule.precedence, rule: text, cause: cause.q850() };
+            return Outcome::Rejected {
+                precedence: rule.precedence,
+                rule: text,
+                cause: cause.q850(),
+            };
         }
-        let digits = rule.regex.replacen(&number.digits, 1, rule.expand.as_str()).into_owned();
+        let digits = rule
+            .regex
+            .replacen(&number.digits, 1, rule.expand.as_str())
+            .into_owned();
         Outcome::Translated {
             precedence: rule.precedence,
             rule: text,
@@ -421,7 +448,12 @@ fn translate_match(source: &str) -> Result<(String, usize), RuleError> {
                         out.push('\\');
                         out.push(next);
                     }
-                    _ => return Err(RuleError::Character { character: next, at: at + 1 }),
+                    _ => {
+                        return Err(RuleError::Character {
+                            character: next,
+                            at: at + 1,
+                        });
+                    }
                 }
             }
             '(' | ')' => return Err(RuleError::BareParenthesis(c)),
@@ -446,7 +478,10 @@ fn translate_match(source: &str) -> Result<(String, usize), RuleError> {
         }
     }
     if in_class {
-        return Err(RuleError::Character { character: '[', at: source.len() });
+        return Err(RuleError::Character {
+            character: '[',
+            at: source.len(),
+        });
     }
     Ok((out, groups))
 }
@@ -461,7 +496,10 @@ fn translate_replace(source: &str, groups: usize) -> Result<String, RuleError> {
                 Some(d @ '0'..='9') => {
                     let group = d as u8 - b'0';
                     if usize::from(group) > groups {
-                        return Err(RuleError::MissingGroup { group, available: groups });
+                        return Err(RuleError::MissingGroup {
+                            group,
+                            available: groups,
+                        });
                     }
                     out.push_str(&format!("${{{group}}}"));
                 }
@@ -482,7 +520,10 @@ mod tests {
     use super::*;
 
     fn set(rule: Rule) -> RuleSet {
-        RuleSet { id: 1, rules: vec![rule] }
+        RuleSet {
+            id: 1,
+            rules: vec![rule],
+        }
     }
 
     fn translate(m: &str, r: &str, input: &str) -> Option<String> {
@@ -500,7 +541,12 @@ mod tests {
             (r"^9\(.*\)", r"\1", "918675309", Some("18675309")),
             (r".*\(....\)", r"\1", "8675309", Some("5309")),
             (r"^\(555\)\(....\)", r"444\2", "5551234", Some("4441234")),
-            (r"000\(111\)000\(222\)", r"\1\2", "000111000222", Some("111222")),
+            (
+                r"000\(111\)000\(222\)",
+                r"\1\2",
+                "000111000222",
+                Some("111222"),
+            ),
             (r"\+\(.*\)", r"\1", "+8675309", Some("8675309")),
             (r"^4...$", r"1408515\0", "4001", Some("14085154001")),
             (r"^0\(.*\)", r"+49\1", "0301234567", Some("+49301234567")),
@@ -512,7 +558,11 @@ mod tests {
             (r"^4...$", r"9&", "4001", Some("94001")),
         ];
         for (m, r, input, expected) in table {
-            assert_eq!(translate(m, r, input).as_deref(), *expected, "/{m}/ /{r}/ on {input}");
+            assert_eq!(
+                translate(m, r, input).as_deref(),
+                *expected,
+                "/{m}/ /{r}/ on {input}"
+            );
         }
     }
 
@@ -524,15 +574,23 @@ mod tests {
         let rs = set(rule);
         let mut intl = Number::new("+14085551234");
         intl.number_type = NumberType::International;
-        let Outcome::Translated { number, .. } = rs.apply(&intl) else { panic!("no match") };
-        assert_eq!((number.digits.as_str(), number.number_type), ("4085551234", NumberType::National));
+        let Outcome::Translated { number, .. } = rs.apply(&intl) else {
+            panic!("no match")
+        };
+        assert_eq!(
+            (number.digits.as_str(), number.number_type),
+            ("4085551234", NumberType::National)
+        );
         assert_eq!(rs.apply(&Number::new("+14085551234")), Outcome::NoMatch);
     }
 
     #[test]
     fn reject_rule_blocks_with_cause_21() {
         let rs = set(Rule::compile(1, "^1900", None, Some(RejectCause::default())).unwrap());
-        assert!(matches!(rs.apply(&Number::new("19005551234")), Outcome::Rejected { cause: 21, .. }));
+        assert!(matches!(
+            rs.apply(&Number::new("19005551234")),
+            Outcome::Rejected { cause: 21, .. }
+        ));
         assert_eq!(rs.apply(&Number::new("18005551234")), Outcome::NoMatch);
     }
 
@@ -545,7 +603,10 @@ mod tests {
                 Rule::compile(2, "^91", Some("X"), None).unwrap(),
             ],
         };
-        let Outcome::Translated { precedence, number, .. } = rs.apply(&Number::new("9123")) else {
+        let Outcome::Translated {
+            precedence, number, ..
+        } = rs.apply(&Number::new("9123"))
+        else {
             panic!("no match")
         };
         assert_eq!((precedence, number.digits.as_str()), (1, "123"));
@@ -555,12 +616,30 @@ mod tests {
     fn compile_rejects_table() {
         let table: &[(&str, &str, RuleError)] = &[
             ("^9(.*)", "", RuleError::BareParenthesis('(')),
-            (r"^9\(.*\)", r"\2", RuleError::MissingGroup { group: 2, available: 1 }),
-            ("^9x", "", RuleError::Character { character: 'x', at: 2 }),
+            (
+                r"^9\(.*\)",
+                r"\2",
+                RuleError::MissingGroup {
+                    group: 2,
+                    available: 1,
+                },
+            ),
+            (
+                "^9x",
+                "",
+                RuleError::Character {
+                    character: 'x',
+                    at: 2,
+                },
+            ),
             ("^9\\", "", RuleError::TrailingBackslash),
         ];
         for (m, r, expected) in table {
-            assert_eq!(Rule::compile(1, m, Some(r), None).err().as_ref(), Some(expected), "/{m}/ /{r}/");
+            assert_eq!(
+                Rule::compile(1, m, Some(r), None).err().as_ref(),
+                Some(expected),
+                "/{m}/ /{r}/"
+            );
         }
     }
 
