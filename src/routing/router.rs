@@ -1109,3 +1109,186 @@ fn apply_profiles(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const INBOUND: &str = r#"
+trunk_groups:
+  - {name: tg, spans: [span3]}
+dial_peers:
+  - {tag: 1, type: pots, port: span1, incoming_called_number: "5551..."}
+  - {tag: 2, type: pots, port: span1, incoming_called_number: "555...."}
+  - {tag: 3, type: pots, port: span1, answer_address: "212......."}
+  - {tag: 4, type: pots, port: span1, destination_pattern: "3125551..."}
+  - {tag: 5, type: pots, port: span2}
+  - {tag: 6, type: pots, trunk_group: tg}
+  - {tag: 7, type: pots, port: span1, incoming_called_number: "5551...", enabled: false}
+  - {tag: 20, type: voip, incoming_called_number: "2..."}
+  - {tag: 21, type: voip, answer_address: "555...."}
+  - {tag: 22, type: voip, destination_pattern: "9T", session_target: "ipv4:192.0.2.1"}
+"#;
+
+    fn inbound(origin: Origin, called: &str, calling: Option<&str>) -> (Tag, InboundStep) {
+        let t = RoutingTable::from_sources(&[(Path::new("t.yaml"), INBOUND)]).unwrap();
+        let calling = calling.map(Number::new);
+        match t.match_inbound(&origin, &Number::new(called), calling.as_ref()) {
+            Some(i) => (i.tag(), i.step),
+            None => (0, InboundStep::DialPeer0),
+        }
+    }
+
+    #[test]
+    fn inbound_selection_table() {
+        let span = |s: &str| Origin::Span(s.into());
+        let sip = Origin::Sip("192.0.2.1".parse().unwrap());
+        use InboundStep::*;
+        type Row = (
+            Origin,
+            &'static str,
+            Option<&'static str>,
+            (Tag, InboundStep),
+        );
+        let rows: &[Row] = &[
+            // Step 1 beats every later step; the more explicit pattern wins within it.
+            (
+                span("span1"),
+                "5551234",
+                Some("2125551000"),
+                (1, IncomingCalledNumber),
+            ),
+            (
+                span("span1"),
+                "5559999",
+                Some("2125551000"),
+                (2, IncomingCalledNumber),
+            ),
+            // Step 2 (answer-address on ANI) before step 3 (destination-pattern on ANI).
+            (
+                span("span1"),
+                "4000",
+                Some("2125551000"),
+                (3, AnswerAddress),
+            ),
+            (
+                span("span1"),
+                "4000",
+                Some("3125551000"),
+                (4, DestinationPattern),
+            ),
+            // Step 4: the span (lowest tag on it), or a trunk group holding it.
+            (span("span1"), "4000", Some("4125551000"), (1, Port)),
+            (span("span2"), "4000", None, (5, Port)),
+            (span("span3"), "4000", None, (6, Port)),
+            (span("span9"), "4000", None, (0, DialPeer0)),
+            // SIP calls see only VoIP peers.
+            (sip.clone(), "2001", None, (20, IncomingCalledNumber)),
+            (sip.clone(), "4000", Some("5551234"), (21, AnswerAddress)),
+            (sip.clone(), "4000", Some("91234"), (22, DestinationPattern)),
+            (sip, "4000", Some("777"), (0, DialPeer0)),
+        ];
+        for (origin, called, calling, expected) in rows {
+            assert_eq!(
+                inbound(origin.clone(), called, *calling),
+                *expected,
+                "{origin:?} {called} {calling:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn route_survives_table_drop_with_its_peers() {
+        let t = RoutingTable::from_sources(&[(Path::new("t.yaml"), INBOUND)]).unwrap();
+        let request = CallRequest {
+            origin: Origin::Span("span1".into()),
+            called: Number::new("91234"),
+            calling: None,
+            seed: 0,
+        };
+        let route = t.route(&request, &Idle).unwrap();
+        drop(t);
+        assert_eq!(route.attempts[0].peer.tag, 22);
+        assert_eq!(
+            (route.inbound.tag(), route.inbound.step),
+            (1, InboundStep::Port)
+        );
+    }
+
+    #[test]
+    fn digit_selection_table() {
+        // (pattern, digit_strip, forward_digits, number, sent)
+        type Row = (
+            &'static str,
+            bool,
+            Option<ForwardDigits>,
+            &'static str,
+            &'static str,
+        );
+        let rows: &[Row] = &[
+            ("9T", true, None, "95551234", "5551234"),
+            ("555....", true, None, "5551234", "1234"),
+            (
+                "555....",
+                true,
+                Some(ForwardDigits::Count(7)),
+                "5551234",
+                "5551234",
+            ),
+            (
+                "555....",
+                true,
+                Some(ForwardDigits::Count(9)),
+                "5551234",
+                "5551234",
+            ),
+            (
+                "555....",
+                true,
+                Some(ForwardDigits::Count(0)),
+                "5551234",
+                "",
+            ),
+            (
+                "555....",
+                true,
+                Some(ForwardDigits::All),
+                "5551234",
+                "5551234",
+            ),
+            (
+                "555....",
+                true,
+                Some(ForwardDigits::Extra),
+                "555123499",
+                "99",
+            ),
+            ("9T", true, Some(ForwardDigits::Extra), "95551234", ""),
+            ("911$", false, None, "911", "911"),
+            ("911$", true, None, "911", ""),
+            ("[2-9]..", true, None, "234", "234"),
+        ];
+        for (pattern, strip, forward, number, sent) in rows {
+            let t = RoutingTable::from_sources(&[(
+                Path::new("t.yaml"),
+                format!("dial_peers:\n  - {{tag: 1, type: pots, destination_pattern: \"{pattern}\", port: span1}}\n").as_str(),
+            )])
+            .unwrap();
+            let peer = t.peer(1).unwrap();
+            let digits = Digits::parse(number).unwrap();
+            let matched = peer
+                .destination_pattern
+                .as_ref()
+                .unwrap()
+                .matches(&digits)
+                .unwrap();
+            assert_eq!(
+                select_digits(*forward, *strip, peer, &digits, matched),
+                *sent,
+                "{pattern} {number}"
+            );
+        }
+    }
+}
