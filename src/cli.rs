@@ -18,6 +18,12 @@ pub enum Command {
     /// Line tools: turn up and watch a span.
     #[command(subcommand)]
     Line(LineCommand),
+    /// Explain how a number is routed: inbound peer, translations, hunt list.
+    Dialplan(DialplanArgs),
+    /// Validate and lint the dial-peer files.
+    Check(CheckArgs),
+    /// Print the JSON Schema of the dial-peer YAML (for editors).
+    Schema(SchemaArgs),
 }
 
 /// `dialgate line ...`
@@ -48,3 +54,44 @@ pub struct WatchArgs {
     #[arg(long)]
     pub duration: Option<f64>,
 }
+
+/// `dialgate dialplan NUMBER ...`
+#[derive(Debug, clap::Args)]
+pub struct DialplanArgs {
+    /// The called number (DNIS or Request-URI user part).
+    pub number: String,
+    /// The calling number (ANI).
+    #[arg(long)]
+    pub calling: Option<String>,
+    /// The call arrives from the PRI on this span (default: the first span the
+    /// dial peers name).
+    #[arg(long, conflicts_with = "from_ip")]
+    pub from: Option<String>,
+    /// The call arrives by SIP from this address.
+    #[arg(long)]
+    pub from_ip: Option<std::net::IpAddr>,
+    /// Dial-peer directory (every *.yaml directly in it) or one file.
+    #[arg(long, default_value = "dial-peers")]
+    pub dial_peers: std::path::PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dialgate check ...`
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Dial-peer directory (every *.yaml directly in it) or one file.
+    #[arg(long, default_value = "dial-peers")]
+    pub dial_peers: std::path::PathBuf,
+    /// Hardware directory: also check that every named span exists.
+    #[arg(long)]
+    pub hardware: Option<std::path::PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dialgate schema`
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {}

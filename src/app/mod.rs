@@ -12,6 +12,9 @@ pub fn run(cli: Cli) -> ExitCode {
     init_logging();
     match cli.command {
         Command::Line(LineCommand::Watch(args)) => watch::run(&args),
+        Command::Dialplan(args) => crate::routing::command::dialplan(&args),
+        Command::Check(args) => crate::routing::command::check(&args),
+        Command::Schema(args) => crate::routing::command::schema(&args),
     }
 }
 
