@@ -266,7 +266,7 @@ impl Engine {
 
     /// One DL-DATA indication.
     pub(crate) fn handle_message(&mut self, now: Instant, octets: Bytes) {
-        let message = match Message::decode_bytes(octets) {
+        let message = match Message::decode_unchecked(&octets) {
             Ok(message) => message,
             Err(error) => {
                 self.decode_error(now, &error);
@@ -1132,5 +1132,495 @@ fn busy_cause(channels: &Channels, from_top: bool) -> Cause {
         Cause::REQUESTED_CHANNEL_NOT_AVAILABLE
     } else {
         Cause::NO_CIRCUIT_AVAILABLE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The state table, one row per test: a fixture puts a call straight into a
+    //! state, one event arrives, and the messages sent, the events raised and the
+    //! next state are checked.
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::isdn::q931::ie::{NumberingPlan, PartyNumber, TypeOfNumber};
+
+    #[expect(clippy::disallowed_methods, reason = "test epoch")]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    fn hex(s: &str) -> Bytes {
+        Bytes::from(
+            s.split_whitespace()
+                .map(|b| u8::from_str_radix(b, 16).unwrap())
+                .collect::<Vec<u8>>(),
+        )
+    }
+
+    fn engine(side: Side) -> Engine {
+        let mut engine = Engine::new(Config {
+            channels: vec![1, 2, 3],
+            ..Config::t1(side, Variant::National)
+        });
+        engine.physical_up = true;
+        engine.link_up = true;
+        engine
+    }
+
+    /// An engine whose call 1 (CRV 1, channel 1) is in `state`, with the state's
+    /// timer running from `t0`.
+    fn fixture(side: Side, state: State) -> (Engine, Instant) {
+        let t0 = epoch();
+        let mut engine = engine(side);
+        let ours = matches!(
+            state,
+            State::SetupSent { .. } | State::ProceedingReceived | State::AlertingReceived
+        );
+        let timer = match state {
+            State::SetupSent { .. } => Some(Timer::T303),
+            State::ProceedingReceived => Some(Timer::T310),
+            State::AlertingReceived => Some(Timer::T301),
+            State::ConnectSent => Some(Timer::T313),
+            State::DisconnectSent { .. } => Some(Timer::T305),
+            State::ReleaseSent { .. } => Some(Timer::T308),
+            _ => None,
+        };
+        let mut call = Call::new(CallId(1), 1, ours, state, Some(1));
+        call.channel_confirmed = !matches!(call.state, State::SetupSent { .. });
+        if let Some(timer) = timer {
+            engine.shared.start(&mut call.timers, timer, t0);
+        }
+        engine.shared.channels.set(1, ChannelState::Busy(CallId(1)));
+        engine.calls.push(call);
+        engine.next_call_id = 2;
+        engine.next_crv = 2;
+        (engine, t0)
+    }
+
+    fn setup_sent() -> State {
+        let called = PartyNumber::new(TypeOfNumber::SUBSCRIBER, NumberingPlan::ISDN, "5552000");
+        State::SetupSent {
+            setup: Box::new(Setup::voice(
+                Variant::National,
+                ChannelId::exclusive(1),
+                None,
+                Some(called),
+            )),
+            attempts: 1,
+        }
+    }
+
+    fn disconnect_sent() -> State {
+        State::DisconnectSent {
+            cause: CauseIe::new(Location::USER, Cause::NORMAL_CLEARING),
+        }
+    }
+
+    fn release_sent() -> State {
+        State::ReleaseSent {
+            cause: None,
+            attempts: 1,
+        }
+    }
+
+    fn sent(engine: &mut Engine) -> Vec<String> {
+        std::iter::from_fn(|| engine.poll_message())
+            .map(|m| {
+                m.iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    fn events(engine: &mut Engine) -> Vec<Event> {
+        std::iter::from_fn(|| engine.poll_event()).collect()
+    }
+
+    fn state(engine: &Engine) -> Option<u8> {
+        engine.call_state(CallId(1))
+    }
+
+    fn cleared(cause: Cause, location: Option<Location>, origin: ClearOrigin) -> Event {
+        Event::Cleared {
+            call: CallId(1),
+            cause,
+            location,
+            origin,
+        }
+    }
+
+    // ---- outgoing call ---------------------------------------------------------
+
+    #[test]
+    fn call_initiated_call_proceeding_enters_outgoing_call_proceeding() {
+        let (mut e, t0) = fixture(Side::User, setup_sent());
+        e.handle_message(t0, hex("08 02 80 01 02 18 03 A9 83 81"));
+        assert_eq!(state(&e), Some(3));
+        assert_eq!(
+            events(&mut e),
+            [Event::Proceeding {
+                call: CallId(1),
+                channel: 1
+            }]
+        );
+        // T303 stopped, T310 (30 s on the user side) running.
+        assert_eq!(e.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn call_initiated_first_t303_expiry_retransmits_setup() {
+        let (mut e, t0) = fixture(Side::User, setup_sent());
+        e.handle_timeout(t0 + Duration::from_secs(4));
+        assert_eq!(
+            sent(&mut e),
+            ["08 02 00 01 05 04 03 80 90 A2 18 03 A9 83 81 70 08 C1 35 35 35 32 30 30 30"]
+        );
+        assert_eq!(state(&e), Some(1));
+        assert_eq!(e.poll_timeout(), Some(t0 + Duration::from_secs(8)));
+    }
+
+    #[test]
+    fn call_initiated_second_t303_expiry_clears_with_cause_18() {
+        let (mut e, t0) = fixture(Side::User, setup_sent());
+        e.handle_timeout(t0 + Duration::from_secs(4));
+        e.handle_timeout(t0 + Duration::from_secs(8));
+        let sent = sent(&mut e);
+        assert_eq!(sent[1], "08 02 00 01 5A 08 05 80 E6 33 30 33");
+        assert_eq!(
+            events(&mut e),
+            [cleared(Cause::NO_USER_RESPONDING, None, ClearOrigin::Timer)]
+        );
+        assert_eq!(state(&e), None);
+        assert_eq!(e.idle_channels(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn call_initiated_release_complete_clears_with_the_peers_cause() {
+        let (mut e, t0) = fixture(Side::User, setup_sent());
+        e.handle_message(t0, hex("08 02 80 01 5A 08 02 82 91"));
+        assert_eq!(
+            events(&mut e),
+            [cleared(
+                Cause::USER_BUSY,
+                Some(Location::PUBLIC_LOCAL),
+                ClearOrigin::Peer
+            )]
+        );
+        assert_eq!(sent(&mut e), Vec::<String>::new());
+        assert_eq!(state(&e), None);
+    }
+
+    #[test]
+    fn network_call_present_call_proceeding_without_channel_accepts_the_offer() {
+        let (mut e, t0) = fixture(Side::Network, setup_sent());
+        assert_eq!(state(&e), Some(6));
+        e.handle_message(t0, hex("08 02 80 01 02"));
+        assert_eq!(state(&e), Some(9));
+        // The network side's T310 is 10 s.
+        assert_eq!(e.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn outgoing_proceeding_t310_expiry_disconnects_with_cause_102() {
+        let (mut e, t0) = fixture(Side::User, State::ProceedingReceived);
+        e.handle_timeout(t0 + Duration::from_secs(30));
+        assert_eq!(sent(&mut e), ["08 02 00 01 45 08 05 80 E6 33 31 30"]);
+        assert_eq!(
+            events(&mut e),
+            [cleared(Cause::NO_USER_RESPONDING, None, ClearOrigin::Timer)]
+        );
+        assert_eq!(state(&e), Some(11));
+    }
+
+    #[test]
+    fn outgoing_proceeding_progress_stops_t310_on_the_user_side() {
+        let (mut e, t0) = fixture(Side::User, State::ProceedingReceived);
+        e.handle_message(t0, hex("08 02 80 01 03 1E 02 82 88"));
+        assert_eq!(e.poll_timeout(), None);
+        let (mut e, t0) = fixture(Side::Network, State::ProceedingReceived);
+        e.handle_message(t0, hex("08 02 80 01 03 1E 02 80 88"));
+        assert!(e.poll_timeout().is_some());
+    }
+
+    #[test]
+    fn call_delivered_connect_sends_connect_acknowledge() {
+        let (mut e, t0) = fixture(Side::User, State::AlertingReceived);
+        e.handle_message(t0, hex("08 02 80 01 07"));
+        assert_eq!(sent(&mut e), ["08 02 00 01 0F"]);
+        assert_eq!(state(&e), Some(10));
+        assert_eq!(e.poll_timeout(), None);
+    }
+
+    #[test]
+    fn call_delivered_t301_expiry_clears_with_cause_19() {
+        let (mut e, t0) = fixture(Side::Network, State::AlertingReceived);
+        assert_eq!(state(&e), Some(7));
+        e.handle_timeout(t0 + Duration::from_secs(180));
+        assert_eq!(sent(&mut e), ["08 02 00 01 45 08 05 82 E6 33 30 31"]);
+        assert_eq!(
+            events(&mut e),
+            [cleared(Cause::NO_ANSWER, None, ClearOrigin::Timer)]
+        );
+        assert_eq!(state(&e), Some(12));
+    }
+
+    // ---- incoming call ---------------------------------------------------------
+
+    #[test]
+    fn call_present_release_command_sends_release_complete() {
+        let (mut e, t0) = fixture(Side::User, State::SetupReceived);
+        e.handle_command(
+            t0,
+            Command::Release {
+                call: CallId(1),
+                cause: Cause::USER_BUSY,
+            },
+        );
+        assert_eq!(sent(&mut e), ["08 02 80 01 5A 08 02 80 91"]);
+        assert_eq!(state(&e), None);
+        assert_eq!(e.idle_channels(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn call_present_connect_command_enters_connect_request_with_t313() {
+        let (mut e, t0) = fixture(Side::User, State::SetupReceived);
+        e.handle_command(
+            t0,
+            Command::Connect {
+                call: CallId(1),
+                connected: None,
+            },
+        );
+        assert_eq!(sent(&mut e), ["08 02 80 01 07 18 03 A9 83 81"]);
+        assert_eq!(state(&e), Some(8));
+        assert_eq!(e.poll_timeout(), Some(t0 + Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn network_call_initiated_connect_command_enters_active() {
+        let (mut e, t0) = fixture(Side::Network, State::SetupReceived);
+        assert_eq!(state(&e), Some(1));
+        e.handle_command(
+            t0,
+            Command::Connect {
+                call: CallId(1),
+                connected: None,
+            },
+        );
+        assert_eq!(state(&e), Some(10));
+        assert_eq!(e.poll_timeout(), None);
+    }
+
+    #[test]
+    fn connect_request_connect_acknowledge_enters_active() {
+        let (mut e, t0) = fixture(Side::User, State::ConnectSent);
+        e.handle_message(t0, hex("08 02 00 01 0F"));
+        assert_eq!(state(&e), Some(10));
+        assert_eq!(e.poll_timeout(), None);
+    }
+
+    #[test]
+    fn connect_request_t313_expiry_disconnects_with_cause_102() {
+        let (mut e, t0) = fixture(Side::User, State::ConnectSent);
+        e.handle_timeout(t0 + Duration::from_secs(4));
+        assert_eq!(sent(&mut e), ["08 02 80 01 45 08 05 80 E6 33 31 33"]);
+        assert_eq!(state(&e), Some(11));
+    }
+
+    #[test]
+    fn incoming_proceeding_alerting_command_sends_alerting_without_channel() {
+        let (mut e, t0) = fixture(Side::User, State::ProceedingSent);
+        e.handle_command(
+            t0,
+            Command::Alerting {
+                call: CallId(1),
+                progress: None,
+            },
+        );
+        assert_eq!(sent(&mut e), ["08 02 80 01 01"]);
+        assert_eq!(state(&e), Some(7));
+    }
+
+    #[test]
+    fn active_command_for_wrong_state_is_counted_and_ignored() {
+        let (mut e, t0) = fixture(Side::User, State::Active);
+        e.handle_command(t0, Command::Proceeding { call: CallId(1) });
+        e.handle_command(t0, Command::Proceeding { call: CallId(9) });
+        assert_eq!(sent(&mut e), Vec::<String>::new());
+        assert_eq!(e.counters().errors.invalid_command, 2);
+    }
+
+    // ---- clearing --------------------------------------------------------------
+
+    #[test]
+    fn active_disconnect_sends_release_and_starts_t308() {
+        let (mut e, t0) = fixture(Side::User, State::Active);
+        e.handle_message(t0, hex("08 02 00 01 45 08 02 82 90"));
+        assert_eq!(sent(&mut e), ["08 02 80 01 4D"]);
+        assert_eq!(state(&e), Some(19));
+        assert_eq!(e.poll_timeout(), Some(t0 + Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn active_release_sends_release_complete_and_frees_the_channel() {
+        let (mut e, t0) = fixture(Side::Network, State::Active);
+        e.handle_message(t0, hex("08 02 00 01 4D 08 02 80 90"));
+        assert_eq!(sent(&mut e), ["08 02 80 01 5A"]);
+        assert_eq!(state(&e), None);
+        assert_eq!(e.idle_channels(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn disconnect_request_disconnect_collision_sends_release() {
+        let (mut e, t0) = fixture(Side::User, disconnect_sent());
+        e.handle_message(t0, hex("08 02 00 01 45 08 02 82 90"));
+        assert_eq!(sent(&mut e), ["08 02 80 01 4D"]);
+        assert_eq!(state(&e), Some(19));
+        // Clearing was reported when it started, not again.
+        assert_eq!(events(&mut e), []);
+    }
+
+    #[test]
+    fn disconnect_request_t305_expiry_sends_release_with_the_same_cause() {
+        let (mut e, t0) = fixture(Side::User, disconnect_sent());
+        e.handle_timeout(t0 + Duration::from_secs(30));
+        assert_eq!(sent(&mut e), ["08 02 80 01 4D 08 02 80 90"]);
+        assert_eq!(state(&e), Some(19));
+    }
+
+    #[test]
+    fn release_request_release_collision_enters_null_without_release_complete() {
+        let (mut e, t0) = fixture(Side::User, release_sent());
+        e.handle_message(t0, hex("08 02 00 01 4D"));
+        assert_eq!(sent(&mut e), Vec::<String>::new());
+        assert_eq!(state(&e), None);
+    }
+
+    #[test]
+    fn release_request_first_t308_expiry_retransmits_release() {
+        let (mut e, t0) = fixture(Side::User, release_sent());
+        e.handle_timeout(t0 + Duration::from_secs(4));
+        assert_eq!(sent(&mut e), ["08 02 80 01 4D"]);
+        assert_eq!(state(&e), Some(19));
+    }
+
+    #[test]
+    fn release_request_second_t308_expiry_restarts_the_channel() {
+        let (mut e, t0) = fixture(Side::User, release_sent());
+        e.handle_timeout(t0 + Duration::from_secs(4));
+        e.handle_timeout(t0 + Duration::from_secs(8));
+        let sent = sent(&mut e);
+        assert_eq!(sent[1], "08 02 00 00 46 18 03 A9 83 81 79 01 80");
+        assert_eq!(state(&e), None);
+        assert_eq!(e.idle_channels(), [2, 3]);
+        e.handle_message(t0, hex("08 02 80 00 4E 18 03 A9 83 81 79 01 80"));
+        assert_eq!(e.idle_channels(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn release_request_status_incompatible_is_ignored() {
+        let (mut e, t0) = fixture(Side::User, release_sent());
+        e.handle_message(t0, hex("08 02 00 01 7D 08 02 82 9E 14 01 0A"));
+        assert_eq!(sent(&mut e), Vec::<String>::new());
+        assert_eq!(state(&e), Some(19));
+    }
+
+    // ---- status ----------------------------------------------------------------
+
+    #[test]
+    fn active_status_enquiry_answers_status_30_with_state_10() {
+        let (mut e, t0) = fixture(Side::User, State::Active);
+        e.handle_message(t0, hex("08 02 00 01 75"));
+        assert_eq!(sent(&mut e), ["08 02 80 01 7D 08 02 80 9E 14 01 0A"]);
+        assert_eq!(state(&e), Some(10));
+    }
+
+    #[test]
+    fn active_status_saying_call_delivered_clears_with_101() {
+        let (mut e, t0) = fixture(Side::User, State::Active);
+        e.handle_message(t0, hex("08 02 00 01 7D 08 02 82 9E 14 01 04"));
+        assert_eq!(sent(&mut e), ["08 02 80 01 45 08 02 80 E5"]);
+        assert_eq!(
+            events(&mut e),
+            [cleared(
+                Cause::MESSAGE_NOT_COMPATIBLE_WITH_STATE,
+                None,
+                ClearOrigin::Protocol
+            )]
+        );
+    }
+
+    #[test]
+    fn states_compatible_within_a_phase_and_with_clearing() {
+        let c = |a, b| super::super::call::compatible(CallState(a), CallState(b));
+        assert!(c(4, 4) && c(3, 4) && c(8, 10) && c(10, 8) && c(10, 12) && c(1, 19));
+        assert!(!c(10, 4) && !c(4, 10) && !c(10, 61));
+    }
+
+    // ---- channel selection for the peer's SETUP --------------------------------
+
+    fn offer(side: Side, channel_ie: &str) -> (Engine, Vec<String>, Vec<Event>) {
+        let (mut e, t0) = fixture(side, State::Active);
+        e.handle_message(
+            t0,
+            hex(&format!("08 02 00 07 05 04 03 80 90 A2 {channel_ie}")),
+        );
+        let s = sent(&mut e);
+        let ev = events(&mut e);
+        (e, s, ev)
+    }
+
+    #[test]
+    fn null_setup_on_busy_exclusive_channel_is_refused_with_44() {
+        let (_, sent, _) = offer(Side::Network, "18 03 A9 83 81");
+        assert_eq!(sent, ["08 02 80 07 5A 08 02 82 AC"]);
+    }
+
+    #[test]
+    fn null_setup_on_missing_exclusive_channel_is_refused_with_82() {
+        let (_, sent, _) = offer(Side::Network, "18 03 A9 83 89");
+        assert_eq!(sent, ["08 02 80 07 5A 08 02 82 D2"]);
+    }
+
+    #[test]
+    fn null_setup_preferred_busy_channel_gets_another() {
+        let (e, sent, events) = offer(Side::Network, "18 03 A1 83 81");
+        assert_eq!(sent, Vec::<String>::new());
+        let Some(Event::Setup(setup)) = events.first() else {
+            panic!("{events:?}");
+        };
+        assert_eq!((setup.channel, setup.exclusive), (2, false));
+        assert_eq!(e.idle_channels(), [3]);
+    }
+
+    #[test]
+    fn null_setup_any_channel_on_a_full_span_is_refused_with_34() {
+        let (mut e, t0) = fixture(Side::Network, State::Active);
+        e.shared.channels.set(2, ChannelState::Busy(CallId(8)));
+        e.shared.channels.set(3, ChannelState::OutOfService);
+        e.handle_message(t0, hex("08 02 00 07 05 04 03 80 90 A2 18 01 A3"));
+        assert_eq!(sent(&mut e), ["08 02 80 07 5A 08 02 82 A2"]);
+    }
+
+    #[test]
+    fn call_initiated_setup_for_our_channel_is_glare_and_the_network_wins() {
+        let (mut e, t0) = fixture(Side::User, setup_sent());
+        e.handle_message(t0, hex("08 02 00 07 05 04 03 80 90 A2 18 03 A9 83 81"));
+        let events = events(&mut e);
+        assert!(matches!(&events[..], [Event::Setup(s)] if s.channel == 1));
+        assert_eq!(e.channel(CallId(1)), None);
+        // The network refuses our SETUP: retried on channel 3 with a new CRV.
+        e.handle_message(t0, hex("08 02 80 01 5A 08 02 82 AC"));
+        assert_eq!(
+            sent(&mut e),
+            ["08 02 00 02 05 04 03 80 90 A2 18 03 A9 83 83 70 08 C1 35 35 35 32 30 30 30"]
+        );
+        assert_eq!(e.channel(CallId(1)), Some(3));
+        assert_eq!(state(&e), Some(1));
+        assert_eq!(e.counters().glare, 1);
     }
 }
