@@ -20,8 +20,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::Bytes;
-
 use super::cause::{Cause, Location};
 
 /// A codeset (Q.931 4.5.2): which table an identifier belongs to.
@@ -254,13 +252,70 @@ pub enum IeError {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Ie {
     codeset: Codeset,
-    repr: Repr,
+    /// The whole octet of a single-octet element, or the identifier of a
+    /// variable-length one.
+    octet: u8,
+    /// `None` for single-octet elements.
+    contents: Option<Contents>,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug)]
-enum Repr {
-    Single(u8),
-    Variable { id: u8, contents: Bytes },
+/// Contents up to this many octets live inside the element: decoding a message
+/// then costs one allocation (the element list), whatever its elements.
+const INLINE: usize = 22;
+
+/// Element contents, stored inline when short.
+#[derive(Clone)]
+enum Contents {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Contents {
+    fn new(octets: &[u8]) -> Self {
+        let mut buf = [0; INLINE];
+        match (buf.get_mut(..octets.len()), u8::try_from(octets.len())) {
+            (Some(head), Ok(len)) => {
+                head.copy_from_slice(octets);
+                Self::Inline { len, buf }
+            }
+            _ => Self::Heap(octets.into()),
+        }
+    }
+
+    /// The `len` octets at the start of `window` (which the caller has checked
+    /// holds them). When the window spans a whole inline buffer, that fixed-size
+    /// block is copied, which is cheaper than a variable-length copy; only the
+    /// first `len` octets are ever exposed.
+    fn from_window(window: &[u8], len: usize) -> Self {
+        match (window.first_chunk::<INLINE>(), u8::try_from(len)) {
+            (Some(block), Ok(short)) if len <= INLINE => Self::Inline {
+                len: short,
+                buf: *block,
+            },
+            _ => Self::new(window.get(..len).unwrap_or(window)),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or(&[]),
+            Self::Heap(octets) => octets,
+        }
+    }
+}
+
+impl PartialEq for Contents {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Contents {}
+
+impl fmt::Debug for Contents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02X?}", self.as_slice())
+    }
 }
 
 impl Ie {
@@ -268,7 +323,8 @@ impl Ie {
     pub fn single(codeset: Codeset, octet: u8) -> Self {
         Self {
             codeset,
-            repr: Repr::Single(octet | 0x80),
+            octet: octet | 0x80,
+            contents: None,
         }
     }
 
@@ -281,12 +337,12 @@ impl Ie {
     pub fn variable(
         codeset: Codeset,
         id: IeId,
-        contents: impl Into<Bytes>,
+        contents: impl AsRef<[u8]>,
     ) -> Result<Self, EncodeError> {
         if id.0 & 0x80 != 0 {
             return Err(EncodeError::NotVariableLength(id.0));
         }
-        let contents = contents.into();
+        let contents = contents.as_ref();
         if contents.len() > 255 {
             return Err(EncodeError::TooLong {
                 ie: id,
@@ -295,7 +351,8 @@ impl Ie {
         }
         Ok(Self {
             codeset,
-            repr: Repr::Variable { id: id.0, contents },
+            octet: id.0,
+            contents: Some(Contents::new(contents)),
         })
     }
 
@@ -309,10 +366,12 @@ impl Ie {
     }
 
     /// Internal constructor for the decoder: the contents are already bounded.
-    pub(crate) fn from_wire(codeset: Codeset, id: u8, contents: Bytes) -> Self {
+    /// `window` starts with the `len` octets of contents and may run on.
+    pub(crate) fn from_wire(codeset: Codeset, id: u8, window: &[u8], len: usize) -> Self {
         Self {
             codeset,
-            repr: Repr::Variable { id, contents },
+            octet: id,
+            contents: Some(Contents::from_window(window, len)),
         }
     }
 
@@ -325,10 +384,10 @@ impl Ie {
     /// octet with its value bits cleared for type-1 ones, the identifier octet
     /// for variable-length ones.
     pub fn id(&self) -> IeId {
-        match self.repr {
-            Repr::Single(o) if o & 0xF0 == 0xA0 => IeId(o),
-            Repr::Single(o) => IeId(o & 0xF0),
-            Repr::Variable { id, .. } => IeId(id),
+        match (self.octet, &self.contents) {
+            (o, None) if o & 0xF0 == 0xA0 => IeId(o),
+            (o, None) => IeId(o & 0xF0),
+            (id, Some(_)) => IeId(id),
         }
     }
 
@@ -339,9 +398,9 @@ impl Ie {
 
     /// The octet of a single-octet element.
     pub fn single_octet(&self) -> Option<u8> {
-        match self.repr {
-            Repr::Single(o) => Some(o),
-            Repr::Variable { .. } => None,
+        match self.contents {
+            None => Some(self.octet),
+            Some(_) => None,
         }
     }
 
@@ -352,9 +411,9 @@ impl Ie {
 
     /// The contents of a variable-length element (empty for single-octet ones).
     pub fn contents(&self) -> &[u8] {
-        match &self.repr {
-            Repr::Single(_) => &[],
-            Repr::Variable { contents, .. } => contents,
+        match &self.contents {
+            None => &[],
+            Some(contents) => contents.as_slice(),
         }
     }
 
@@ -365,18 +424,19 @@ impl Ie {
 
     /// Octets this element takes on the wire.
     pub fn encoded_len(&self) -> usize {
-        match &self.repr {
-            Repr::Single(_) => 1,
-            Repr::Variable { contents, .. } => 2 + contents.len(),
+        match &self.contents {
+            None => 1,
+            Some(contents) => 2 + contents.as_slice().len(),
         }
     }
 
     /// Appends the element's wire octets.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        match &self.repr {
-            Repr::Single(o) => out.push(*o),
-            Repr::Variable { id, contents } => {
-                out.push(*id);
+        match &self.contents {
+            None => out.push(self.octet),
+            Some(contents) => {
+                let contents = contents.as_slice();
+                out.push(self.octet);
                 // Bounded to 255 by every constructor.
                 out.push(u8::try_from(contents.len()).unwrap_or(u8::MAX));
                 out.extend_from_slice(contents);
@@ -391,13 +451,18 @@ pub trait IeCodec: Sized {
     fn decode(contents: &[u8]) -> Result<Self, IeError>;
     /// Appends the contents (not the identifier or length).
     fn encode(&self, out: &mut Vec<u8>);
+    /// Checks the contents as [`IeCodec::decode`] would, possibly without
+    /// building the value.
+    fn validate(contents: &[u8]) -> Result<(), IeError> {
+        Self::decode(contents).map(drop)
+    }
 }
 
 /// Checks the contents of a known codeset 0 element with its typed decoder;
 /// `None` for identifiers this codec does not decode (and single-octet ones).
 pub fn validate(id: IeId, contents: &[u8]) -> Option<Result<(), IeError>> {
     fn check<T: IeCodec>(contents: &[u8]) -> Option<Result<(), IeError>> {
-        Some(T::decode(contents).map(|_| ()))
+        Some(T::validate(contents))
     }
     match id {
         IeId::CHANGE_STATUS => check::<ChangeStatus>(contents),
@@ -653,8 +718,10 @@ impl BearerCapability {
     }
 }
 
-impl IeCodec for BearerCapability {
-    fn decode(contents: &[u8]) -> Result<Self, IeError> {
+impl BearerCapability {
+    /// Parses the element without copying: returns it with the two octet lists
+    /// empty, plus the raw octets 5a.. and 6.. they would hold.
+    fn parse(contents: &[u8]) -> Result<(Self, &[u8], &[u8]), IeError> {
         let mut r = Reader::new(contents);
         let o3 = r.octet("3")?;
         r.group_tail(o3, "3a")?;
@@ -667,22 +734,44 @@ impl IeCodec for BearerCapability {
             None
         };
         let mut layer1 = None;
-        let mut layer1_options = Vec::new();
+        let mut options: &[u8] = &[];
         if let Some(o5) = r.peek().filter(|o| o & 0x60 == 0x20) {
             r.octet("5")?;
             layer1 = Some(Layer1Protocol(o5 & 0x1F));
-            layer1_options = r.group_tail(o5, "5a")?.to_vec();
+            options = r.group_tail(o5, "5a")?;
         }
-        Ok(Self {
+        let bc = Self {
             coding_standard: CodingStandard((o3 >> 5) & 0x03),
             transfer_capability: TransferCapability(o3 & 0x1F),
             transfer_mode: TransferMode((o4 >> 5) & 0x03),
             rate,
             rate_multiplier,
             layer1,
-            layer1_options,
-            higher_layers: r.rest().to_vec(),
-        })
+            layer1_options: Vec::new(),
+            higher_layers: Vec::new(),
+        };
+        Ok((bc, options, r.rest()))
+    }
+}
+
+fn owned(octets: &[u8]) -> Vec<u8> {
+    if octets.is_empty() {
+        Vec::new()
+    } else {
+        octets.to_vec()
+    }
+}
+
+impl IeCodec for BearerCapability {
+    fn decode(contents: &[u8]) -> Result<Self, IeError> {
+        let (mut bc, options, higher) = Self::parse(contents)?;
+        bc.layer1_options = owned(options);
+        bc.higher_layers = owned(higher);
+        Ok(bc)
+    }
+
+    fn validate(contents: &[u8]) -> Result<(), IeError> {
+        Self::parse(contents).map(drop)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -833,8 +922,11 @@ impl ChannelId {
     }
 }
 
-impl IeCodec for ChannelId {
-    fn decode(contents: &[u8]) -> Result<Self, IeError> {
+impl ChannelId {
+    /// Parses the element without copying the channel octets: returns it with
+    /// `channels` empty, and the raw octets 3.3.. (numbers with their extension
+    /// bits, or the slot map).
+    fn parse(contents: &[u8]) -> Result<(Self, &[u8]), IeError> {
         let mut r = Reader::new(contents);
         let o3 = r.octet("3")?;
         r.group_tail(o3, "3")?;
@@ -850,7 +942,7 @@ impl IeCodec for ChannelId {
             None
         };
         let mut channel_type = None;
-        let mut channels = Vec::new();
+        let mut raw: &[u8] = &[];
         if primary_rate && r.peek().is_some() {
             let o32 = r.octet("3.2")?;
             if o32 & 0x80 == 0 {
@@ -861,29 +953,44 @@ impl IeCodec for ChannelId {
                 slot_map: o32 & 0x10 != 0,
                 element_type: ElementType(o32 & 0x0F),
             };
-            if t.slot_map {
-                channels = r.rest().to_vec();
-                if channels.is_empty() {
-                    return Err(IeError::Truncated { octet: "3.3" });
-                }
+            let numbers = r.rest();
+            raw = if t.slot_map {
+                numbers
             } else {
-                let first = r.octet("3.3")?;
-                let tail = r.group_tail(first, "3.3")?;
-                channels.reserve_exact(1 + tail.len());
-                channels.push(first & 0x7F);
-                channels.extend(tail.iter().map(|o| o & 0x7F));
+                // Channel numbers end at the first octet with ext = 1; skip the rest.
+                let end = numbers.iter().position(|o| o & 0x80 != 0);
+                end.and_then(|e| numbers.get(..=e)).unwrap_or(&[])
+            };
+            if raw.is_empty() {
+                return Err(IeError::Truncated { octet: "3.3" });
             }
             channel_type = Some(t);
         }
-        Ok(Self {
+        let id = Self {
             interface_id,
             primary_rate,
             exclusive: o3 & 0x08 != 0,
             d_channel: o3 & 0x04 != 0,
             selection: ChannelSelection(o3 & 0x03),
             channel_type,
-            channels,
-        })
+            channels: Vec::new(),
+        };
+        Ok((id, raw))
+    }
+}
+
+impl IeCodec for ChannelId {
+    fn decode(contents: &[u8]) -> Result<Self, IeError> {
+        let (mut id, raw) = Self::parse(contents)?;
+        id.channels = match id.channel_type {
+            Some(t) if t.slot_map => raw.to_vec(),
+            _ => raw.iter().map(|o| o & 0x7F).collect(),
+        };
+        Ok(id)
+    }
+
+    fn validate(contents: &[u8]) -> Result<(), IeError> {
+        Self::parse(contents).map(drop)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -2115,6 +2222,10 @@ mod tests {
             Err(EncodeError::TooLong { .. })
         ));
         assert!(Ie::variable(Codeset::ITU, IeId::SENDING_COMPLETE, vec![]).is_err());
+        // Contents longer than the inline buffer live on the heap, unchanged.
+        let long = Ie::variable(Codeset::ITU, IeId::DISPLAY, [b'x'; 40]).unwrap();
+        assert_eq!(long.contents(), [b'x'; 40]);
+        assert_eq!(long.encoded_len(), 42);
     }
 
     #[test]

@@ -19,8 +19,6 @@
 
 use std::fmt;
 
-use bytes::Bytes;
-
 use super::cause::{Cause, Location};
 use super::ie::{
     self, BearerCapability, CallState, CallStateIe, CauseIe, ChangeStatus, ChannelId, Codeset,
@@ -361,28 +359,47 @@ impl DecodeError {
         }
     }
 
+    /// The call reference and message type of the offending message, when the
+    /// header was readable.
+    pub fn context(&self) -> Option<(CallRef, MessageType)> {
+        match *self {
+            Self::Truncated | Self::UnknownProtocol(_) | Self::InvalidCallReference(_) => None,
+            Self::UnknownMessageType {
+                call_ref,
+                message_type,
+                ..
+            }
+            | Self::IeTruncated {
+                call_ref,
+                message_type,
+                ..
+            }
+            | Self::MandatoryIeMissing {
+                call_ref,
+                message_type,
+                ..
+            }
+            | Self::ComprehensionRequired {
+                call_ref,
+                message_type,
+                ..
+            }
+            | Self::InvalidIeContents {
+                call_ref,
+                message_type,
+                ..
+            } => Some((call_ref, message_type)),
+        }
+    }
+
     /// The call reference of the offending message, when the header was readable.
     pub fn call_ref(&self) -> Option<CallRef> {
-        match self {
-            Self::Truncated | Self::UnknownProtocol(_) | Self::InvalidCallReference(_) => None,
-            Self::UnknownMessageType { call_ref, .. }
-            | Self::IeTruncated { call_ref, .. }
-            | Self::MandatoryIeMissing { call_ref, .. }
-            | Self::ComprehensionRequired { call_ref, .. }
-            | Self::InvalidIeContents { call_ref, .. } => Some(*call_ref),
-        }
+        self.context().map(|(call_ref, _)| call_ref)
     }
 
     /// The message type of the offending message, when the header was readable.
     pub fn message_type(&self) -> Option<MessageType> {
-        match self {
-            Self::Truncated | Self::UnknownProtocol(_) | Self::InvalidCallReference(_) => None,
-            Self::UnknownMessageType { message_type, .. }
-            | Self::IeTruncated { message_type, .. }
-            | Self::MandatoryIeMissing { message_type, .. }
-            | Self::ComprehensionRequired { message_type, .. }
-            | Self::InvalidIeContents { message_type, .. } => Some(*message_type),
-        }
+        self.context().map(|(_, message_type)| message_type)
     }
 
     /// The diagnostic Q.850 asks for: the element identifier for 96 and 100, the
@@ -408,8 +425,8 @@ impl DecodeError {
     }
 }
 
-/// Mandatory elements per message type (reference section 6; libpri enforces the
-/// same set). Elements that are mandatory only in some states or directions
+/// Mandatory elements per message type, at most two (reference section 6; libpri
+/// enforces the same set). Elements that are mandatory only in some states or directions
 /// ("channel identification if first response to SETUP", "cause if first
 /// clearing message") are left to the call control.
 fn mandatory_ies(protocol: ProtocolDiscriminator, message_type: MessageType) -> &'static [IeId] {
@@ -428,6 +445,9 @@ fn mandatory_ies(protocol: ProtocolDiscriminator, message_type: MessageType) -> 
     }
 }
 
+/// Element slots allocated up front: a PRI SETUP has five to eight elements.
+const INITIAL_IES: usize = 8;
+
 /// A Q.931 message: header plus every element in wire order.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Message {
@@ -439,7 +459,7 @@ pub struct Message {
     pub message_type: MessageType,
     ies: Vec<Ie>,
     /// Octets after an ESCAPE message type, kept opaque (national coding).
-    national: Bytes,
+    national: Vec<u8>,
     locked: Codeset,
     pending: Option<Codeset>,
 }
@@ -460,8 +480,8 @@ impl Message {
             protocol,
             call_ref,
             message_type,
-            ies: Vec::new(),
-            national: Bytes::new(),
+            ies: Vec::with_capacity(INITIAL_IES),
+            national: Vec::new(),
             locked: Codeset::ITU,
             pending: None,
         }
@@ -479,13 +499,7 @@ impl Message {
     /// per-type checks of [`Message::check`]; for `line watch` and for answering
     /// a broken message with what it did contain.
     pub fn decode_unchecked(octets: &[u8]) -> Result<Self, DecodeError> {
-        Self::decode_bytes(Bytes::copy_from_slice(octets))
-    }
-
-    /// [`Message::decode_unchecked`] without copying: elements share `octets`.
-    pub fn decode_bytes(octets: Bytes) -> Result<Self, DecodeError> {
-        let buf = octets.as_ref();
-        let (&pd, rest) = buf.split_first().ok_or(DecodeError::Truncated)?;
+        let (&pd, rest) = octets.split_first().ok_or(DecodeError::Truncated)?;
         let protocol = ProtocolDiscriminator(pd);
         if protocol != ProtocolDiscriminator::Q931 && !protocol.is_maintenance() {
             return Err(DecodeError::UnknownProtocol(protocol));
@@ -506,42 +520,36 @@ impl Message {
         let (&mt, rest) = rest.split_first().ok_or(DecodeError::Truncated)?;
         let message_type = MessageType(mt);
         let mut message = Self::with_protocol(protocol, call_ref, message_type);
-        let start = buf.len() - rest.len();
         if message_type == MessageType::ESCAPE && protocol == ProtocolDiscriminator::Q931 {
-            message.national = octets.slice(start..);
+            message.national = rest.to_vec();
             return Ok(message);
         }
-        message.ies.reserve(rest.len() / 4 + 1);
-        let mut pos = start;
-        while let Some(&octet) = buf.get(pos) {
+        let mut rest = rest;
+        while let Some((&octet, tail)) = rest.split_first() {
             let active = message.pending.unwrap_or(message.locked);
             if octet & 0x80 != 0 {
-                message.note_single(active, octet);
+                message.note_single(octet);
                 message.ies.push(Ie::single(active, octet));
-                pos += 1;
+                rest = tail;
                 continue;
             }
-            let truncated = DecodeError::IeTruncated {
+            let truncated = || DecodeError::IeTruncated {
                 call_ref,
                 message_type,
                 ie: IeId(octet),
             };
-            let len = usize::from(*buf.get(pos + 1).ok_or(truncated.clone())?);
-            let end = pos + 2 + len;
-            if end > buf.len() {
-                return Err(truncated);
-            }
+            let (&len, tail) = tail.split_first().ok_or_else(truncated)?;
+            let len = usize::from(len);
+            let next = tail.get(len..).ok_or_else(truncated)?;
             message.pending = None;
-            message
-                .ies
-                .push(Ie::from_wire(active, octet, octets.slice(pos + 2..end)));
-            pos = end;
+            message.ies.push(Ie::from_wire(active, octet, tail, len));
+            rest = next;
         }
         Ok(message)
     }
 
-    /// Updates the codeset state for a single-octet element read in codeset `active`.
-    fn note_single(&mut self, active: Codeset, octet: u8) {
+    /// Updates the codeset state for a single-octet element.
+    fn note_single(&mut self, octet: u8) {
         match Shift::from_octet(octet) {
             // Only shifts to a higher codeset lock (Q.931 4.5.3); a locking shift to
             // the same or a lower codeset is kept on the wire but changes nothing.
@@ -552,10 +560,7 @@ impl Message {
                 }
             }
             Some(Shift::NonLocking(c)) => self.pending = Some(c),
-            None => {
-                let _ = active;
-                self.pending = None;
-            }
+            None => self.pending = None,
         }
     }
 
@@ -572,29 +577,39 @@ impl Message {
                 message_type,
             });
         }
-        if let Some(ie) = self.ies.iter().find(|ie| {
-            ie.codeset() == Codeset::ITU
-                && ie.single_octet().is_none()
-                && ie.id().comprehension_required()
-                && !ie.id().is_known()
-        }) {
-            return Err(DecodeError::ComprehensionRequired {
-                call_ref,
-                message_type,
-                ie: ie.id(),
-            });
-        }
+        // One pass: comprehension-required elements, and the first occurrence of
+        // each mandatory element (at most two per message type).
         let mandatory = mandatory_ies(self.protocol, message_type);
-        if let Some(&ie) = mandatory.iter().find(|id| self.find(**id).is_none()) {
-            return Err(DecodeError::MandatoryIeMissing {
-                call_ref,
-                message_type,
-                ie,
-            });
+        let mut found: [Option<&Ie>; 2] = [None; 2];
+        for ie in &self.ies {
+            if ie.codeset() != Codeset::ITU || ie.single_octet().is_some() {
+                continue;
+            }
+            let id = ie.id();
+            if id.comprehension_required() && !id.is_known() {
+                return Err(DecodeError::ComprehensionRequired {
+                    call_ref,
+                    message_type,
+                    ie: id,
+                });
+            }
+            for (slot, wanted) in found.iter_mut().zip(mandatory) {
+                if slot.is_none() && *wanted == id {
+                    *slot = Some(ie);
+                }
+            }
         }
-        for &id in mandatory {
-            if let Some(Err(reason)) = self.find(id).and_then(|ie| ie::validate(id, ie.contents()))
-            {
+        for (slot, &ie) in found.iter().zip(mandatory) {
+            if slot.is_none() {
+                return Err(DecodeError::MandatoryIeMissing {
+                    call_ref,
+                    message_type,
+                    ie,
+                });
+            }
+        }
+        for (slot, &id) in found.iter().zip(mandatory) {
+            if let Some(Err(reason)) = slot.and_then(|ie| ie::validate(id, ie.contents())) {
                 return Err(DecodeError::InvalidIeContents {
                     call_ref,
                     message_type,
@@ -637,6 +652,11 @@ impl Message {
         let mut out = Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out);
         out
+    }
+
+    /// The message on the wire as [`bytes::Bytes`], for LAPD's transmit queue.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        bytes::Bytes::from(self.encode())
     }
 
     /// Appends the message to `out`.
@@ -892,21 +912,14 @@ impl Message {
         let active = self.pending.unwrap_or(self.locked);
         if let Some(octet) = ie.single_octet() {
             let ie = Ie::single(active, octet);
-            self.note_single(active, octet);
+            self.note_single(octet);
             self.ies.push(ie);
             return;
         }
-        let ie = if ie.codeset() == active {
-            ie
-        } else {
-            let target = ie.codeset();
-            self.ies.push(Ie::shift(active, Shift::NonLocking(target)));
-            match Ie::variable(target, ie.id(), Bytes::copy_from_slice(ie.contents())) {
-                Ok(ie) => ie,
-                // Cannot fail: the contents came from a valid element.
-                Err(_) => ie,
-            }
-        };
+        if ie.codeset() != active {
+            self.ies
+                .push(Ie::shift(active, Shift::NonLocking(ie.codeset())));
+        }
         self.pending = None;
         self.ies.push(ie);
     }
@@ -1083,13 +1096,7 @@ impl Message {
         status: ChangeStatus,
         channel: &ChannelId,
     ) -> Option<Result<Self, EncodeError>> {
-        let protocol = variant.maintenance_protocol()?;
-        let mt = if protocol == ProtocolDiscriminator::NATIONAL_MAINTENANCE {
-            MessageType::NATIONAL_SERVICE
-        } else {
-            MessageType::SERVICE
-        };
-        Some(Self::maintenance(protocol, flag, mt, status, channel))
+        Self::maintenance(variant, flag, false, status, channel)
     }
 
     /// SERVICE ACKNOWLEDGE, or `None` for a variant without SERVICE.
@@ -1099,25 +1106,29 @@ impl Message {
         status: ChangeStatus,
         channel: &ChannelId,
     ) -> Option<Result<Self, EncodeError>> {
-        let protocol = variant.maintenance_protocol()?;
-        let mt = if protocol == ProtocolDiscriminator::NATIONAL_MAINTENANCE {
-            MessageType::NATIONAL_SERVICE_ACKNOWLEDGE
-        } else {
-            MessageType::SERVICE_ACKNOWLEDGE
-        };
-        Some(Self::maintenance(protocol, flag, mt, status, channel))
+        Self::maintenance(variant, flag, true, status, channel)
     }
 
     fn maintenance(
-        protocol: ProtocolDiscriminator,
+        variant: Variant,
         flag: bool,
-        message_type: MessageType,
+        acknowledge: bool,
         status: ChangeStatus,
         channel: &ChannelId,
-    ) -> Result<Self, EncodeError> {
-        Self::with_protocol(protocol, CallRef::global(flag), message_type)
-            .with(IeId::CHANGE_STATUS, &status)?
-            .with(IeId::CHANNEL_ID, channel)
+    ) -> Option<Result<Self, EncodeError>> {
+        let protocol = variant.maintenance_protocol()?;
+        // NI-2 swaps the two codes (libpri's NATIONAL_SERVICE constants).
+        let national = protocol == ProtocolDiscriminator::NATIONAL_MAINTENANCE;
+        let message_type = match (national, acknowledge) {
+            (false, false) => MessageType::SERVICE,
+            (false, true) => MessageType::SERVICE_ACKNOWLEDGE,
+            (true, false) => MessageType::NATIONAL_SERVICE,
+            (true, true) => MessageType::NATIONAL_SERVICE_ACKNOWLEDGE,
+        };
+        let message = Self::with_protocol(protocol, CallRef::global(flag), message_type)
+            .with(IeId::CHANGE_STATUS, &status)
+            .and_then(|m| m.with(IeId::CHANNEL_ID, channel));
+        Some(message)
     }
 }
 
@@ -1301,6 +1312,33 @@ mod tests {
             assert_eq!(got.cause(), None);
             assert_eq!(got.call_ref(), None);
         }
+    }
+
+    #[test]
+    fn no_message_type_has_more_than_two_mandatory_ies() {
+        for pd in [0x08, 0x03, 0x43] {
+            for mt in 0..=255u8 {
+                assert!(mandatory_ies(ProtocolDiscriminator(pd), MessageType(mt)).len() <= 2);
+            }
+        }
+    }
+
+    #[test]
+    fn many_elements_round_trip() {
+        let mut m = Message::new(CallRef::new(9, false), MessageType::INFORMATION);
+        for digit in 0..20u8 {
+            let keypad = ie::Keypad {
+                digits: char::from(b'0' + digit % 10).to_string(),
+            };
+            m.push_ie(IeId::KEYPAD_FACILITY, &keypad).unwrap();
+        }
+        assert_eq!(m.ies().len(), 20);
+        let bytes = m.encode();
+        let back = Message::decode(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.encode(), bytes);
+        assert_eq!(back.to_bytes(), bytes);
+        assert_eq!(back.keypad().unwrap().digits, "0");
     }
 
     #[test]
