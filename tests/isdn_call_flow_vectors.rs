@@ -47,7 +47,15 @@ impl Wire {
         let peer_side = config.side.peer();
         let mut wire = Self {
             ours: DChannel::new(config),
-            peer: Lapd::new(lapd::Config::new(peer_side), now),
+            // A passive peer, as in the reference's layer-2 transcript: only we
+            // send SABME.
+            peer: Lapd::new(
+                lapd::Config {
+                    initiate_establishment: false,
+                    ..lapd::Config::new(peer_side)
+                },
+                now,
+            ),
             now,
             sent: Vec::new(),
             frames: Vec::new(),
@@ -637,4 +645,43 @@ fn dms100_forces_network_provided_screening_and_prefixes_display() {
     wire.expect_sent(&["08 02 00 01 05 04 03 80 90 A2 18 03 A9 83 81 \
          28 09 B1 4A 6F 68 6E 20 44 6F 65 6C 09 41 83 35 35 35 31 30 30 30 \
          70 08 C1 35 35 35 32 30 30 30"]);
+}
+
+#[test]
+fn layer2_whole_call_matches_q921_section_11() {
+    let mut wire = Wire::user(Variant::National);
+    let call = wire.place_reference_call();
+    wire.receive("08 02 80 01 02 18 03 A9 83 85");
+    // ALERTING and CONNECT arrive back to back, before we transmit again.
+    for octets in ["08 02 80 01 01", "08 02 80 01 07"] {
+        wire.peer.handle_command(
+            wire.now,
+            lapd::Command::DataRequest(Bytes::from(hex(octets))),
+        );
+    }
+    wire.shuttle();
+    wire.command(Command::Release {
+        call,
+        cause: Cause::NORMAL_CLEARING,
+    });
+    wire.receive("08 02 80 01 4D");
+    let frames: Vec<String> = wire
+        .frames
+        .iter()
+        .map(|f| {
+            f.iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let expected = [
+        "00 01 7F".to_owned(),
+        format!("00 01 00 00 {SETUP}"),
+        "02 01 01 02".to_owned(),
+        "00 01 02 06 08 02 00 01 0F".to_owned(),
+        "00 01 04 06 08 02 00 01 45 08 02 80 90".to_owned(),
+        "00 01 06 08 08 02 00 01 5A".to_owned(),
+    ];
+    assert_eq!(frames, expected);
 }
