@@ -96,6 +96,7 @@ impl Pair {
             Command::Release {
                 call,
                 cause: Cause::NORMAL_CLEARING,
+                progress: None,
             },
         );
         self.run();

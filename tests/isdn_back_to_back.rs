@@ -281,6 +281,7 @@ fn user_call_answered_then_cleared_by_user() {
     pair.user_command(Command::Release {
         call,
         cause: Cause::NORMAL_CLEARING,
+        progress: None,
     });
     assert_eq!(
         cleared(&pair.user_takes()),
@@ -338,6 +339,7 @@ fn network_call_answered_then_cleared_by_network() {
     pair.network_command(Command::Release {
         call,
         cause: Cause::NORMAL_CLEARING,
+        progress: None,
     });
     assert_eq!(
         cleared(&pair.user_takes()),
@@ -354,6 +356,7 @@ fn network_rejects_user_call_busy_with_cause_17() {
     pair.network_command(Command::Release {
         call: offered.unwrap(),
         cause: Cause::USER_BUSY,
+        progress: None,
     });
     assert_eq!(
         cleared(&pair.user_takes()),
@@ -379,6 +382,7 @@ fn busy_after_proceeding_clears_with_disconnect_cause_17() {
     pair.network_command(Command::Release {
         call: offered,
         cause: Cause::USER_BUSY,
+        progress: None,
     });
     let events = pair.user_takes();
     assert_eq!(
@@ -492,6 +496,7 @@ fn active_both_disconnect_at_once_clear_collision_completes() {
         Command::Release {
             call,
             cause: Cause::NORMAL_CLEARING,
+            progress: None,
         },
     );
     pair.network.handle_command(
@@ -499,6 +504,7 @@ fn active_both_disconnect_at_once_clear_collision_completes() {
         Command::Release {
             call: offered,
             cause: Cause::NORMAL_CLEARING,
+            progress: None,
         },
     );
     pair.run();
@@ -539,6 +545,7 @@ fn disconnect_request_t305_then_t308_expiries_restart_the_channel() {
     pair.user_command(Command::Release {
         call,
         cause: Cause::NORMAL_CLEARING,
+        progress: None,
     });
     assert_eq!(pair.user.call_state(call), Some(11));
     pair.advance(Duration::from_secs(30));
@@ -1048,6 +1055,7 @@ fn many_calls_both_ways_leave_both_sides_idle() {
         let release = Command::Release {
             call: id,
             cause: Cause::NORMAL_CLEARING,
+            progress: None,
         };
         match clearing {
             Side::User => pair.user_command(release),

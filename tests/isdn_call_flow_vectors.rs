@@ -217,6 +217,7 @@ fn user_places_the_reference_call_and_clears_it() {
     wire.command(Command::Release {
         call,
         cause: Cause::NORMAL_CLEARING,
+        progress: None,
     });
     wire.expect_sent(&["08 02 00 01 45 08 02 80 90"]);
     wire.receive("08 02 80 01 4D");
@@ -329,6 +330,7 @@ fn network_release_after_t305_carries_the_disconnect_cause() {
     wire.command(Command::Release {
         call,
         cause: Cause::NORMAL_CLEARING,
+        progress: None,
     });
     wire.expect_sent(&["08 02 80 01 45 08 02 82 90"]);
     // The peer never answers the DISCONNECT: after T305 the RELEASE repeats
@@ -663,6 +665,7 @@ fn layer2_whole_call_matches_q921_section_11() {
     wire.command(Command::Release {
         call,
         cause: Cause::NORMAL_CLEARING,
+        progress: None,
     });
     wire.receive("08 02 80 01 4D");
     let frames: Vec<String> = wire
@@ -684,4 +687,20 @@ fn layer2_whole_call_matches_q921_section_11() {
         "00 01 06 08 08 02 00 01 5A".to_owned(),
     ];
     assert_eq!(frames, expected);
+}
+
+#[test]
+fn network_disconnects_busy_with_in_band_tone() {
+    let mut wire = Wire::network(Variant::National);
+    let call = wire.offered_reference_call();
+    wire.command(Command::Proceeding { call });
+    wire.command(Command::Release {
+        call,
+        cause: Cause::USER_BUSY,
+        progress: Some(ProgressDescription::IN_BAND_AVAILABLE),
+    });
+    wire.expect_sent(&[
+        "08 02 80 01 02 18 03 A9 83 85",
+        "08 02 80 01 45 08 02 82 91 1E 02 82 88",
+    ]);
 }

@@ -106,6 +106,7 @@ fn command(kind: u8, call: CallId) -> Command {
         4 => Command::Release {
             call,
             cause: Cause::NORMAL_CLEARING,
+            progress: None,
         },
         5 => Command::StatusEnquiry { call },
         _ => Command::Restart { channels: vec![5] },

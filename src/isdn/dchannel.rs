@@ -223,6 +223,9 @@ pub enum Command {
         call: CallId,
         /// The cause.
         cause: Cause,
+        /// Progress indicator for the DISCONNECT (PI 8 while an announcement
+        /// plays in band, e.g. busy tone).
+        progress: Option<ProgressDescription>,
     },
     /// Send STATUS ENQUIRY for a call.
     StatusEnquiry {

@@ -499,7 +499,13 @@ impl Call {
     }
 
     /// Clear or reject with `cause`.
-    pub(crate) fn release(&mut self, now: Instant, cause: Cause, cx: &mut Shared) {
+    pub(crate) fn release(
+        &mut self,
+        now: Instant,
+        cause: Cause,
+        progress: Option<ProgressDescription>,
+        cx: &mut Shared,
+    ) {
         if self.is_clearing() {
             return;
         }
@@ -511,7 +517,8 @@ impl Call {
             cx.send_built(Message::release_complete(self.call_ref(), Some(&cause)));
             self.enter_null();
         } else {
-            self.send_disconnect(now, cause, cx);
+            let progress = progress.map(|d| ProgressIndicator::new(location, d));
+            self.send_disconnect_with(now, cause, progress.as_ref(), cx);
         }
     }
 
@@ -601,8 +608,18 @@ impl Call {
     }
 
     fn send_disconnect(&mut self, now: Instant, cause: CauseIe, cx: &mut Shared) {
+        self.send_disconnect_with(now, cause, None, cx);
+    }
+
+    fn send_disconnect_with(
+        &mut self,
+        now: Instant,
+        cause: CauseIe,
+        progress: Option<&ProgressIndicator>,
+        cx: &mut Shared,
+    ) {
         self.timers.stop_all();
-        cx.send_built(Message::disconnect(self.call_ref(), &cause, None));
+        cx.send_built(Message::disconnect(self.call_ref(), &cause, progress));
         cx.start(&mut self.timers, Timer::T305, now);
         self.state = State::DisconnectSent { cause };
     }

@@ -868,8 +868,12 @@ impl Engine {
             Command::Connect { call, connected } => {
                 self.with_call(call, |c, cx| c.connect(now, connected.as_ref(), cx));
             }
-            Command::Release { call, cause } => {
-                self.with_call(call, |c, cx| c.release(now, cause, cx));
+            Command::Release {
+                call,
+                cause,
+                progress,
+            } => {
+                self.with_call(call, |c, cx| c.release(now, cause, progress, cx));
             }
             Command::StatusEnquiry { call } => self.with_call(call, |c, cx| c.status_enquiry(cx)),
         }
@@ -1378,6 +1382,7 @@ mod tests {
             Command::Release {
                 call: CallId(1),
                 cause: Cause::USER_BUSY,
+                progress: None,
             },
         );
         assert_eq!(sent(&mut e), ["08 02 80 01 5A 08 02 80 91"]);
