@@ -704,3 +704,53 @@ fn network_disconnects_busy_with_in_band_tone() {
         "08 02 80 01 45 08 02 82 91 1E 02 82 88",
     ]);
 }
+
+#[test]
+fn setup_acknowledge_is_answered_with_sending_complete_as_we_dial_en_bloc() {
+    let mut wire = Wire::user(Variant::EuroIsdn);
+    let call = wire.place_reference_call();
+    wire.sent.clear();
+    wire.take_events();
+    // Overlap receiving at the network: we have no more digits to give.
+    wire.receive("08 02 80 01 0D 18 03 A9 83 85");
+    wire.expect_sent(&["08 02 00 01 7B A1"]);
+    assert_eq!(wire.take_events(), [Event::Proceeding { call, channel: 5 }]);
+    assert_eq!(wire.ours.call_state(call), Some(3));
+}
+
+#[test]
+fn both_sides_restarting_the_same_channel_proceed_independently() {
+    let config = Config {
+        channels: vec![5],
+        restart_on_link_up: true,
+        ..Config::t1(Side::User, Variant::National)
+    };
+    let mut wire = Wire::new(config);
+    wire.expect_sent(&["08 02 00 00 46 18 03 A9 83 85 79 01 80"]);
+    // The peer's own RESTART crosses ours: we acknowledge it, and our channel
+    // stays reserved until our RESTART is acknowledged in turn.
+    wire.receive("08 02 00 00 46 18 03 A9 83 85 79 01 80");
+    wire.expect_sent(&["08 02 80 00 4E 18 03 A9 83 85 79 01 80"]);
+    assert_eq!(wire.ours.idle_channels(), Vec::<u8>::new());
+    wire.receive("08 02 80 00 4E 18 03 A9 83 85 79 01 80");
+    assert_eq!(wire.ours.idle_channels(), [5]);
+    assert_eq!(wire.take_events(), [Event::LinkUp]);
+}
+
+#[test]
+fn qsig_setup_drops_the_interface_identifier_and_uses_a_law() {
+    let mut wire = Wire::new(Config::e1(Side::Network, Variant::Qsig));
+    let call = wire.ours.new_call_id();
+    wire.command(Command::Setup {
+        call,
+        request: Box::new(SetupRequest {
+            channel: Some(1),
+            ..SetupRequest::new(PartyNumber::new(
+                TypeOfNumber::UNKNOWN,
+                NumberingPlan::UNKNOWN,
+                "200",
+            ))
+        }),
+    });
+    wire.expect_sent(&["08 02 00 01 05 04 03 80 90 A3 18 03 A9 83 81 70 04 80 32 30 30"]);
+}
