@@ -754,3 +754,70 @@ fn qsig_setup_drops_the_interface_identifier_and_uses_a_law() {
     });
     wire.expect_sent(&["08 02 00 01 05 04 03 80 90 A3 18 03 A9 83 81 70 04 80 32 30 30"]);
 }
+
+#[test]
+fn held_in_band_disconnect_waits_for_the_upper_layer_then_releases() {
+    let config = Config {
+        hold_inband_disconnect: true,
+        ..Config::t1(Side::User, Variant::National)
+    };
+    let mut wire = Wire::new(config);
+    let call = wire.place_reference_call();
+    wire.receive("08 02 80 01 02 18 03 A9 83 85");
+    wire.sent.clear();
+    wire.take_events();
+    wire.receive("08 02 80 01 45 08 02 82 91 1E 02 82 88");
+    // U12: the busy tone plays in band; nothing is sent yet.
+    wire.expect_sent(&[]);
+    let events = wire.take_events();
+    assert!(
+        matches!(&events[..], [Event::Disconnect { cause: Cause::USER_BUSY, progress, .. }]
+            if progress[0].in_band()),
+        "{events:?}"
+    );
+    assert_eq!(wire.ours.call_state(call), Some(12));
+    assert_eq!(wire.ours.channel(call), Some(5));
+    wire.command(Command::Release {
+        call,
+        cause: Cause::NORMAL_CLEARING,
+        progress: None,
+    });
+    wire.expect_sent(&["08 02 00 01 4D"]);
+    assert_eq!(
+        wire.take_events(),
+        [Event::Cleared {
+            call,
+            cause: Cause::USER_BUSY,
+            location: Some(Location::PUBLIC_LOCAL),
+            origin: ClearOrigin::Peer
+        }]
+    );
+    wire.receive("08 02 80 01 5A");
+    assert_eq!(wire.ours.call_count(), 0);
+}
+
+#[test]
+fn held_in_band_disconnect_ends_when_the_peer_releases() {
+    let config = Config {
+        hold_inband_disconnect: true,
+        ..Config::t1(Side::User, Variant::National)
+    };
+    let mut wire = Wire::new(config);
+    let call = wire.place_reference_call();
+    wire.receive("08 02 80 01 02 18 03 A9 83 85");
+    wire.receive("08 02 80 01 45 08 02 82 91 1E 02 82 88");
+    wire.sent.clear();
+    wire.take_events();
+    // The network's T306 ran out: it releases with the same cause.
+    wire.receive("08 02 80 01 4D 08 02 82 91");
+    wire.expect_sent(&["08 02 00 01 5A"]);
+    assert!(matches!(
+        &wire.take_events()[..],
+        [Event::Cleared {
+            cause: Cause::USER_BUSY,
+            origin: ClearOrigin::Peer,
+            ..
+        }]
+    ));
+    assert_eq!(wire.ours.call_state(call), None);
+}

@@ -117,6 +117,7 @@ fn run(side: Side, variant: Variant, actions: Vec<Action>) {
     let mut now = epoch();
     let config = Config {
         restart_on_link_up: true,
+        hold_inband_disconnect: side == Side::User,
         ..Config::t1(side, variant)
     };
     let mut ours = DChannel::new(config);

@@ -69,6 +69,11 @@ pub struct Config {
     pub location: Location,
     /// Whether to report every message sent and received as [`Event::Trace`].
     pub trace: bool,
+    /// Policy: on a DISCONNECT carrying PI 1 or 8 (an announcement or tone in
+    /// band), report [`Event::Disconnect`] and keep the B-channel connected until
+    /// the upper layer sends [`Command::Release`] (or the peer releases), instead
+    /// of releasing at once. The peer's T305/T306 bound the wait.
+    pub hold_inband_disconnect: bool,
     /// Q.921 parameters (T200, T203, N200, k); `side` and `initiate_establishment`
     /// are taken from this configuration.
     pub lapd: lapd::Config,
@@ -98,6 +103,7 @@ impl Config {
             timers,
             location,
             trace: false,
+            hold_inband_disconnect: false,
             lapd: lapd::Config::new(side),
         }
     }
@@ -309,6 +315,20 @@ pub enum Event {
         channel: u8,
         /// Connected number, if the peer sent one.
         connected: Option<PartyNumber>,
+    },
+    /// The peer disconnected with an in-band announcement (PI 1 or 8), with
+    /// [`Config::hold_inband_disconnect`]: the B-channel stays connected so the
+    /// caller can hear it; [`Command::Release`] ends the call. [`Event::Cleared`]
+    /// follows as for any call.
+    Disconnect {
+        /// The call.
+        call: CallId,
+        /// The peer's cause.
+        cause: Cause,
+        /// Its location.
+        location: Option<Location>,
+        /// The progress indicators of the DISCONNECT.
+        progress: Vec<ProgressIndicator>,
     },
     /// The call is over for the upper layer (exactly one per call). Q.931 clearing
     /// may still finish on the wire; the channel is freed when it has.

@@ -22,6 +22,8 @@
 //!    ▼                               ▼
 //!  DisconnectSent U11/N12 ── DISCONNECT (collision) or T305: RELEASE (T308) ─┐
 //!  any state ── DISCONNECT received: RELEASE (T308) ───────────────────────┐  │
+//!  any state ── DISCONNECT with PI 1/8, hold policy ─▶ DisconnectReceived  │  │
+//!               U12/N11 (announcement plays) ── Release: RELEASE (T308) ───┤  │
 //!                                                                         ▼  ▼
 //!  any state ── RELEASE: REL COMP ──▶ Null      ReleaseSent U19/N19 ── REL COMP,
 //!  any state ── REL COMP ──────────▶ Null         RELEASE (collision), T308 x2 ──▶ Null
@@ -72,6 +74,14 @@ pub(crate) enum State {
     DisconnectSent {
         /// Our cause, repeated in the RELEASE if T305 expires.
         cause: CauseIe,
+    },
+    /// U12 / N11: the peer's DISCONNECT with an in-band announcement, held for
+    /// the upper layer ([`crate::isdn::Config::hold_inband_disconnect`]).
+    DisconnectReceived {
+        /// The peer's cause, reported when the call is cleared.
+        cause: Cause,
+        /// Its location.
+        location: Option<Location>,
     },
     /// U19 / N19: RELEASE sent.
     ReleaseSent {
@@ -150,6 +160,7 @@ impl Call {
             State::ConnectSent => 8,
             State::Active => 10,
             State::DisconnectSent { .. } => pick(user, 11, 12),
+            State::DisconnectReceived { .. } => pick(user, 12, 11),
             State::ReleaseSent { .. } => 19,
             State::Null => 0,
         })
@@ -159,7 +170,10 @@ impl Call {
     pub(crate) fn is_clearing(&self) -> bool {
         matches!(
             self.state,
-            State::DisconnectSent { .. } | State::ReleaseSent { .. } | State::Null
+            State::DisconnectSent { .. }
+                | State::DisconnectReceived { .. }
+                | State::ReleaseSent { .. }
+                | State::Null
         )
     }
 
@@ -168,10 +182,16 @@ impl Call {
     /// A valid message for this call.
     pub(crate) fn handle_message(&mut self, now: Instant, message: &Message, cx: &mut Shared) {
         match message.message_type {
-            MessageType::DISCONNECT => self.handle_disconnect(now, message.cause(), None, cx),
+            MessageType::DISCONNECT => {
+                let progress = message.progress_indicators().collect();
+                self.handle_disconnect(now, message.cause(), progress, None, cx);
+            }
             MessageType::RELEASE => {
                 // A RELEASE that starts the clearing must carry a cause (Q.931 5.8.6).
-                let answer = if matches!(self.state, State::DisconnectSent { .. }) {
+                let answer = if matches!(
+                    self.state,
+                    State::DisconnectSent { .. } | State::DisconnectReceived { .. }
+                ) {
                     None
                 } else {
                     match message.get::<CauseIe>(IeId::CAUSE) {
@@ -347,11 +367,28 @@ impl Call {
         &mut self,
         now: Instant,
         received: Option<CauseIe>,
+        progress: Vec<ProgressIndicator>,
         answer: Option<CauseIe>,
         cx: &mut Shared,
     ) {
         match self.state {
-            State::ReleaseSent { .. } | State::Null => {}
+            State::ReleaseSent { .. } | State::DisconnectReceived { .. } | State::Null => {}
+            _ if cx.hold_inband_disconnect
+                && answer.is_none()
+                && progress.iter().any(ProgressIndicator::in_band) =>
+            {
+                // Keep listening: the announcement explains the failure to the
+                // caller. The upper layer releases when it has played.
+                let (cause, location) = peer_cause(received.as_ref());
+                self.timers.stop_all();
+                self.state = State::DisconnectReceived { cause, location };
+                cx.event(Event::Disconnect {
+                    call: self.id,
+                    cause,
+                    location,
+                    progress,
+                });
+            }
             State::DisconnectSent { .. } => {
                 // Clear collision: both sent DISCONNECT.
                 self.send_release(now, answer, cx);
@@ -376,14 +413,22 @@ impl Call {
             // Both sent RELEASE: neither RELEASE COMPLETE is sent nor expected.
             cx.send_built(Message::release_complete(self.call_ref(), answer.as_ref()));
         }
-        let (cause, location) = peer_cause(received.as_ref());
+        let (cause, location) = self.held_cause().unwrap_or(peer_cause(received.as_ref()));
         self.report_cleared(cause, location, ClearOrigin::Peer, cx);
         self.enter_null();
     }
 
+    // The cause of a held in-band DISCONNECT, which is what ended the call.
+    fn held_cause(&self) -> Option<(Cause, Option<Location>)> {
+        match self.state {
+            State::DisconnectReceived { cause, location } => Some((cause, location)),
+            _ => None,
+        }
+    }
+
     /// RELEASE COMPLETE.
     pub(crate) fn handle_release_complete(&mut self, received: Option<CauseIe>, cx: &mut Shared) {
-        let (cause, location) = peer_cause(received.as_ref());
+        let (cause, location) = self.held_cause().unwrap_or(peer_cause(received.as_ref()));
         self.report_cleared(cause, location, ClearOrigin::Peer, cx);
         self.enter_null();
     }
@@ -506,6 +551,12 @@ impl Call {
         progress: Option<ProgressDescription>,
         cx: &mut Shared,
     ) {
+        if let Some((held, held_location)) = self.held_cause() {
+            // The announcement has played: finish the peer's clearing.
+            self.report_cleared(held, held_location, ClearOrigin::Peer, cx);
+            self.send_release(now, None, cx);
+            return;
+        }
         if self.is_clearing() {
             return;
         }

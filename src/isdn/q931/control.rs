@@ -52,6 +52,7 @@ pub(crate) struct Shared {
     pub(crate) location: Location,
     pub(crate) timers: TimerValues,
     pub(crate) trace: bool,
+    pub(crate) hold_inband_disconnect: bool,
     pub(crate) channels: Channels,
     pub(crate) counters: Counters,
     messages: VecDeque<Bytes>,
@@ -150,6 +151,7 @@ impl Engine {
                 location: config.location,
                 timers: config.timers,
                 trace: config.trace,
+                hold_inband_disconnect: config.hold_inband_disconnect,
                 channels: Channels::new(&config.channels),
                 counters: Counters::default(),
                 messages: VecDeque::new(),
@@ -418,10 +420,13 @@ impl Engine {
             }
             // Act as if cause 31 came, but say what was wrong in our RELEASE.
             MessageType::DISCONNECT => {
-                call.handle_disconnect(now, None, Some(answer), &mut self.shared);
+                call.handle_disconnect(now, None, Vec::new(), Some(answer), &mut self.shared);
             }
             MessageType::RELEASE => {
-                let first = !matches!(call.state, State::DisconnectSent { .. });
+                let first = !matches!(
+                    call.state,
+                    State::DisconnectSent { .. } | State::DisconnectReceived { .. }
+                );
                 call.handle_release(None, first.then_some(answer), &mut self.shared);
             }
             MessageType::RELEASE_COMPLETE => call.handle_release_complete(None, &mut self.shared),
