@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use crate::isdn::dchannel::{
     CallId, ClearOrigin, Command, Config, Counters, Direction, Event, SetupIndication,
@@ -62,6 +62,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Queues `message` for DL-DATA.
     pub(crate) fn send(&mut self, message: Message) {
+        trace!(cref = %message.call_ref, message = message.name().unwrap_or("?"), "q931 tx");
         self.counters.sent.bump(&message);
         self.messages.push_back(Bytes::from(message.encode()));
         if self.trace {
@@ -90,6 +91,15 @@ impl Shared {
 
     /// Queues an event for the upper layer.
     pub(crate) fn event(&mut self, event: Event) {
+        if let Event::Cleared {
+            call,
+            cause,
+            origin,
+            ..
+        } = &event
+        {
+            debug!(call = call.0, %cause, ?origin, "q931: call cleared");
+        }
         self.events.push_back(event);
     }
 
@@ -275,6 +285,7 @@ impl Engine {
                 return;
             }
         };
+        trace!(cref = %message.call_ref, message = message.name().unwrap_or("?"), "q931 rx");
         self.shared.counters.received.bump(&message);
         if self.shared.trace {
             self.shared.event(Event::Trace {
