@@ -6,3 +6,10 @@
 
 pub mod lapd;
 pub mod q931;
+
+pub mod dchannel;
+pub use dchannel::DChannel;
+pub use dchannel::{
+    CallId, ClearOrigin, Command, Config, Counters, Direction, ErrorCounts, Event, MessageCounts,
+    SetupIndication, SetupRequest,
+};

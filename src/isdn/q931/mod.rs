@@ -29,3 +29,12 @@ pub use cause::{Cause, Location};
 pub use ie::{Codeset, EncodeError, Ie, IeCodec, IeError, IeId, Shift};
 pub use message::{CallRef, DecodeError, Message, MessageType, ProtocolDiscriminator, Setup};
 pub use variant::Variant;
+
+// Call control (U/N states, call-reference table, B-channels, timers) on top of
+// the codec; driven by `isdn::DChannel`.
+pub(crate) mod call;
+pub(crate) mod channel;
+pub(crate) mod control;
+pub mod timer;
+
+pub use timer::{Timer, TimerCounts, TimerValues};
