@@ -188,6 +188,7 @@ impl Endpoint {
             input_tx,
             event_tx,
             max,
+            closing: Vec::new(),
         };
         let task = tokio::spawn(driver.run(input_rx, command_rx));
         Ok(Self {
@@ -260,6 +261,7 @@ struct Driver {
     input_tx: mpsc::UnboundedSender<Io>,
     event_tx: mpsc::UnboundedSender<Event>,
     max: usize,
+    closing: Vec<ConnId>,
 }
 
 impl Driver {
@@ -270,6 +272,9 @@ impl Driver {
     ) {
         loop {
             self.flush().await;
+            for conn in std::mem::take(&mut self.closing) {
+                self.close(conn);
+            }
             let deadline = self.ua.poll_timeout();
             tokio::select! {
                 io = input.recv() => {
@@ -327,14 +332,16 @@ impl Driver {
                     },
                 );
                 if close {
-                    self.close(conn);
+                    // Closed after the next flush, so the 400/513 is written first.
+                    self.closing.push(conn);
                 }
             }
             Io::Accepted { conn, peer, writer } => {
                 self.by_addr.insert(peer, conn);
                 self.conns.insert(conn, Conn { writer, peer });
             }
-            Io::Closed { conn } => self.close(conn),
+            // Deferred too: a response to the connection's last message may still be queued.
+            Io::Closed { conn } => self.closing.push(conn),
             Io::ConnectFailed { conn, addr } => {
                 self.close(conn);
                 tracing::info!(%addr, "SIP TCP connect failed");
@@ -510,12 +517,15 @@ async fn serve_stream(
 ) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
-    let writer = tokio::spawn(async move {
+    // The writer ends when the driver drops the connection's sender (after Io::Closed, or
+    // after a refusal was queued), having written what was queued.
+    tokio::spawn(async move {
         while let Some(bytes) = queue.recv().await {
             if wr.write_all(&bytes).await.is_err() {
                 break;
             }
         }
+        let _ = wr.shutdown().await;
     });
     let mut buf = BytesMut::with_capacity(8192);
     'read: loop {
@@ -551,7 +561,6 @@ async fn serve_stream(
             Ok(_) => {}
         }
     }
-    writer.abort();
     let _ = input.send(Io::Closed { conn });
 }
 
