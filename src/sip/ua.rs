@@ -802,7 +802,7 @@ impl UserAgent {
             })),
             uac: None,
             ack: None,
-            no_answer_at: None,
+            no_answer_at: Some(now + self.config.no_answer),
             linger_until: None,
         };
         let (request_uri, called) = match &msg.start {
@@ -820,6 +820,7 @@ impl UserAgent {
         tracing::info!(call = %id, source = %source, called = ?called, "inbound SIP call");
         self.by_sip_id.insert(msg.call_id.clone(), id);
         self.calls.insert(id, call);
+        self.reschedule_call(id);
         self.send(dest, trying);
         self.events.push_back(Event::Incoming(Box::new(Incoming {
             call: id,
@@ -982,6 +983,7 @@ impl UserAgent {
             return;
         };
         call.state = CallState::Accepted;
+        call.no_answer_at = None;
         if let Some(uas) = call.uas.as_mut() {
             uas.last = Some(bytes.clone());
             uas.final_status = Some(200);
@@ -1312,10 +1314,17 @@ impl UserAgent {
         }
         if call.no_answer_at.is_some_and(|t| t <= now) {
             call.no_answer_at = None;
-            let ringing = call.uac.as_ref().is_some_and(|u| u.ringing);
-            let cause = if ringing { 19 } else { 18 };
-            tracing::info!(call = %id, cause, "no answer: cancelling");
-            self.cancel_outbound(now, id, cause);
+            if call.outbound {
+                let ringing = call.uac.as_ref().is_some_and(|u| u.ringing);
+                let cause = if ringing { 19 } else { 18 };
+                tracing::info!(call = %id, cause, "no answer: cancelling");
+                self.cancel_outbound(now, id, cause);
+            } else if call.uas.as_ref().is_some_and(|u| u.final_status.is_none()) {
+                // The mapper never answered: bound the INVITE server transaction anyway.
+                tracing::warn!(call = %id, "inbound call unanswered: 480");
+                self.uas_final_error(now, id, 480, Some(&q850_reason(19)));
+                self.emit_released(id, Some(480), None);
+            }
             return self.reschedule_call(id);
         }
         let mut resend = None;

@@ -1249,6 +1249,25 @@ fn inbound_cancel_gets_200_and_the_invite_487() {
 }
 
 #[test]
+fn proceeding_inbound_call_the_mapper_never_answers_gets_480_after_no_answer() {
+    let mut c = config(B);
+    c.no_answer = Duration::from_secs(3);
+    let mut s = Scripted::new(c);
+    s.feed(
+        B,
+        &request("INVITE", "Content-Type: application/sdp\r\n", OFFER),
+    );
+    s.take();
+    s.advance(Duration::from_millis(3100));
+    let out = s.take();
+    assert!(out[0].starts_with("SIP/2.0 480") && out[0].contains("Reason: Q.850;cause=19"));
+    assert_eq!(released(&s.events), vec![(Some(480), None)]);
+    s.feed(B, &request("ACK", "", "").replace("z9hG4bKt3", "z9hG4bKt6"));
+    s.advance(Duration::from_secs(1));
+    assert_eq!(s.ua.call_count(), 0);
+}
+
+#[test]
 fn idle_invite_retransmission_gets_the_last_response_not_a_new_call() {
     let mut s = Scripted::new(config(B));
     let invite = request("INVITE", "Content-Type: application/sdp\r\n", OFFER);
@@ -1258,4 +1277,61 @@ fn idle_invite_retransmission_gets_the_last_response_not_a_new_call() {
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|m| m.starts_with("SIP/2.0 100")));
     assert_eq!(s.events.len(), 1);
+}
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn valid() -> String {
+        request("INVITE", "Content-Type: application/sdp\r\n", OFFER)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Random bytes never panic the agent, and never leave a call or transaction behind
+        /// once the timers have run.
+        #[test]
+        fn random_bytes_never_panic_or_leak(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut s = Scripted::new(config(B));
+            let input = Input { transport: Transport::Udp, source: addr(B), conn: None, data: &data };
+            s.ua.handle_input(s.now, input);
+            s.drain();
+            s.advance(Duration::from_secs(10));
+            prop_assert_eq!(s.ua.call_count(), 0);
+            prop_assert_eq!(s.ua.transaction_count(), 0);
+        }
+
+        /// A valid INVITE with one byte changed, cut short or with a line dropped is either
+        /// a call or answered; nothing panics, and a refused one leaves nothing behind.
+        #[test]
+        fn mutated_invite_never_panics(pos in 0usize..700, byte in any::<u8>(), cut in 0usize..700, line in 0usize..12) {
+            let mut raw = valid().into_bytes();
+            let len = raw.len();
+            raw[pos % len] = byte;
+            let mut variants = vec![raw.clone(), raw[..cut.min(len)].to_vec()];
+            let text = valid();
+            let dropped: Vec<&str> = text.split("\r\n").enumerate().filter(|(i, _)| *i != line).map(|(_, l)| l).collect();
+            variants.push(dropped.join("\r\n").into_bytes());
+            for v in variants {
+                let mut s = Scripted::new(config(B));
+                let input = Input { transport: Transport::Udp, source: addr(B), conn: None, data: &v };
+                s.ua.handle_input(s.now, input);
+                s.drain();
+                let calls: Vec<CallId> = s.events.iter().filter_map(|e| match e {
+                    Event::Incoming(i) => Some(i.call),
+                    _ => None,
+                }).collect();
+                for call in calls {
+                    s.ua.handle_command(s.now, Command::Release { call, cause: 16, status: Some(480) });
+                }
+                s.drain();
+                s.advance(Duration::from_secs(10));
+                prop_assert_eq!(s.ua.call_count(), 0);
+                prop_assert_eq!(s.ua.transaction_count(), 0);
+            }
+        }
+    }
 }
