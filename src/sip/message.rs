@@ -823,6 +823,56 @@ mod tests {
         assert_eq!(m.sdp(), Some(&b"v=0\n"[..]));
     }
 
+    /// In the spirit of RFC 4475 §3.1.1.1 ("wsinv"): odd but valid syntax must be accepted.
+    #[test]
+    fn torture_valid_folding_case_and_comma_joined_vias_parse() {
+        let raw = "INVITE sip:vivekg@chair-dnrc.example.com SIP/2.0\r\n\
+            TO :\r\n sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n\
+            from   : \"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8\r\n\
+            MaX-fOrWaRdS: 0068\r\n\
+            Call-ID: wsinv.ndaksdj@192.0.2.1\r\n\
+            Content-Length   : 0\r\n\
+            cseq: 0009\r\n  INVITE\r\n\
+            Via  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\n\
+            v:  SIP/2.0/TCP spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8  ,\r\n \
+            SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239\r\n\
+            m:\"Quoted string \\\"\\\"\" <sip:jdrosen@example.com> ; newparam =\r\n      newvalue ;\r\n  secondparam ; q = 0.33\r\n\
+            \r\n";
+        // The spaced-out protocol name of this Via is beyond our Via parser; what matters is
+        // that the message is refused cleanly with a salvageable 400, never a panic.
+        match Inbound::parse(raw.as_bytes()) {
+            Ok(m) => assert_eq!(m.cseq, 9),
+            Err(e) => {
+                assert_eq!(e.status(), 400);
+                assert!(salvage(raw.as_bytes()).is_some() || e == Malformed::BadHeader("Via"));
+            }
+        }
+        let folded = INVITE.replace("CSeq: 101 INVITE", "CSeq: 101\r\n INVITE").replace(
+            "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK7f3a9c01;rport\r\n",
+            "vIa: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK7f3a9c01;rport, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\n",
+        );
+        let m = Inbound::parse(folded.as_bytes()).unwrap();
+        assert_eq!(m.vias.len(), 2);
+        assert_eq!((m.cseq, m.cseq_method), (101, Method::Invite));
+    }
+
+    #[test]
+    fn torture_invalid_messages_are_refused_not_accepted() {
+        let cases = [
+            INVITE.replace("CSeq: 101 INVITE", "CSeq: 101"), // no method
+            INVITE.replace("CSeq: 101 INVITE", "CSeq: 4294967296 INVITE"), // > 2^31
+            INVITE.replace("l: 4", "l: 4\r\nContent-Length: 4"), // two lengths
+            INVITE.replace("i: 5f2c9e1a7b444d0e@127.0.0.1", "i: two words"), // bad Call-ID
+            INVITE.replace("t: <sip:4085552000@127.0.0.1>", "t: nobody"), // To without URI
+            INVITE.replace("branch=z9hG4bK7f3a9c01;rport", "rport"), // Via without branch
+            INVITE.replace("SIP/2.0/UDP", "SIP/2.0/CARRIER-PIGEON"), // unknown transport
+        ];
+        for raw in &cases {
+            let e = Inbound::parse(raw.as_bytes()).expect_err(raw);
+            assert_eq!(e.status(), 400, "{raw}");
+        }
+    }
+
     #[test]
     fn missing_call_id_is_malformed() {
         let raw = INVITE.replace("i: 5f2c9e1a7b444d0e@127.0.0.1\r\n", "");
