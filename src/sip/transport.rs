@@ -144,11 +144,15 @@ impl Endpoint {
                     let socket = Arc::new(UdpSocket::bind(listen.addr).await.map_err(bind_err)?);
                     let local = socket.local_addr().map_err(bind_err)?;
                     locals.push((Transport::Udp, local));
-                    readers.push(tokio::spawn(read_udp(
-                        socket.clone(),
-                        input_tx.clone(),
-                        config.max_message_size,
-                    )));
+                    // The first UDP socket is read by the driver itself (no task hop, no
+                    // copy); any further ones by reader tasks.
+                    if !udp.is_empty() {
+                        readers.push(tokio::spawn(read_udp(
+                            socket.clone(),
+                            input_tx.clone(),
+                            config.max_message_size,
+                        )));
+                    }
                     udp.push(socket);
                 }
                 Transport::Tcp => {
@@ -181,7 +185,9 @@ impl Endpoint {
         let (event_tx, events) = mpsc::unbounded_channel();
         let driver = Driver {
             ua,
+            udp_locals: udp.iter().filter_map(|s| s.local_addr().ok()).collect(),
             udp,
+            buf: vec![0u8; 65_535.max(max + 1)],
             conns: HashMap::new(),
             by_addr: HashMap::new(),
             conn_ids,
@@ -255,6 +261,10 @@ struct Conn {
 struct Driver {
     ua: UserAgent,
     udp: Vec<Arc<UdpSocket>>,
+    /// Local address of each UDP socket (looked up once, not per send).
+    udp_locals: Vec<SocketAddr>,
+    /// Receive buffer for the first UDP socket.
+    buf: Vec<u8>,
     conns: HashMap<ConnId, Conn>,
     by_addr: HashMap<SocketAddr, ConnId>,
     conn_ids: Arc<AtomicU64>,
@@ -276,7 +286,13 @@ impl Driver {
                 self.close(conn);
             }
             let deadline = self.ua.poll_timeout();
+            let primary = self.udp.first().cloned();
             tokio::select! {
+                ready = readable(primary.as_deref()) => {
+                    if ready.is_ok() {
+                        self.drain_primary_udp();
+                    }
+                }
                 io = input.recv() => {
                     let Some(io) = io else { break };
                     self.handle_io(io);
@@ -295,6 +311,31 @@ impl Driver {
                 () = sleep_until(deadline), if deadline.is_some() => {
                     self.ua.handle_timeout(now());
                 }
+            }
+        }
+    }
+
+    /// Reads what the first UDP socket holds (up to a batch) straight into the agent.
+    fn drain_primary_udp(&mut self) {
+        let Some(socket) = self.udp.first().cloned() else {
+            return;
+        };
+        for _ in 0..64 {
+            match socket.try_recv_from(&mut self.buf) {
+                Ok((n, source)) => {
+                    let data = &self.buf[..n];
+                    log_message("received from", Transport::Udp, source, data);
+                    let input = Input {
+                        transport: Transport::Udp,
+                        source,
+                        conn: None,
+                        data,
+                    };
+                    self.ua.handle_input(now(), input);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP errors surface here on some systems; they concern one peer only.
+                Err(e) => tracing::debug!(error = %e, "UDP receive error"),
             }
         }
     }
@@ -384,15 +425,12 @@ impl Driver {
     }
 
     async fn send_udp(&mut self, dest: Dest, bytes: &[u8]) {
-        let socket = self
-            .udp
+        let index = self
+            .udp_locals
             .iter()
-            .find(|s| {
-                s.local_addr()
-                    .is_ok_and(|a| a.is_ipv4() == dest.addr.is_ipv4())
-            })
-            .or(self.udp.first())
-            .cloned();
+            .position(|a| a.is_ipv4() == dest.addr.is_ipv4())
+            .unwrap_or(0);
+        let socket = self.udp.get(index).cloned();
         let Some(socket) = socket else {
             tracing::warn!(dest = %dest.addr, "no UDP socket to send from");
             return;
@@ -437,6 +475,13 @@ impl Driver {
             self.input_tx.clone(),
             self.max,
         ));
+    }
+}
+
+async fn readable(socket: Option<&UdpSocket>) -> io::Result<()> {
+    match socket {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
     }
 }
 
