@@ -1,7 +1,10 @@
 //! The SIP leg end to end over loopback sockets: two endpoints calling each other on UDP
 //! and TCP, and raw sockets sending malformed messages.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failed setup should fail the test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup should fail the test"
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,6 +34,7 @@ fn base(transport: Transport) -> Config {
             t4: Duration::from_millis(500),
         },
         seed: Some(1),
+        trying_delay: Duration::ZERO,
         ..Config::default()
     }
 }

@@ -216,8 +216,12 @@ pub struct Config {
     pub media: Capabilities,
     /// T1, T2, T4.
     pub timers: Timers,
-    /// Outbound calls: CANCEL after this long without an answer once a 1xx came (§7.2).
+    /// Outbound calls: CANCEL after this long without an answer once a 1xx came (§7.2);
+    /// inbound calls the mapper leaves unanswered this long get 480.
     pub no_answer: Duration,
+    /// How long an inbound INVITE waits for a mapper response before we send 100 Trying
+    /// (RFC 3261 §17.2.1 allows up to 200 ms; zero sends it at once).
+    pub trying_delay: Duration,
     /// OPTIONS keepalive; `None` sends none.
     pub keepalive: Option<Keepalive>,
     /// Registrars; empty registers nowhere.
@@ -242,6 +246,7 @@ impl Default for Config {
             media: Capabilities::default(),
             timers: Timers::default(),
             no_answer: Duration::from_secs(180),
+            trying_delay: Duration::from_millis(100),
             keepalive: None,
             registrars: Vec::new(),
             rate_limit: None,

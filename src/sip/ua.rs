@@ -134,6 +134,9 @@ struct UasInvite {
     dest: Dest,
     cseq: u32,
     last: Option<Bytes>,
+    /// When to send the deferred 100 Trying (RFC 3261 §17.2.1 lets it wait 200 ms for a
+    /// response of the TU; most calls then need no 100 at all).
+    trying_at: Option<Instant>,
     final_status: Option<u16>,
     retransmit_at: Option<Instant>,
     interval: Duration,
@@ -206,7 +209,7 @@ impl Call {
         let uas = self
             .uas
             .as_ref()
-            .and_then(|u| min_opt(u.retransmit_at, u.give_up_at));
+            .and_then(|u| min_opt(min_opt(u.retransmit_at, u.give_up_at), u.trying_at));
         min_opt(min_opt(uas, self.no_answer_at), self.linger_until)
     }
 }
@@ -695,6 +698,9 @@ impl UserAgent {
                         Stats::bump(&self.stats.retransmissions);
                         self.send(d, last);
                     }
+                    if let Some(uas) = self.calls.get_mut(&id).and_then(|c| c.uas.as_mut()) {
+                        uas.trying_at = None;
+                    }
                 }
                 // Same Call-ID and From tag, other branch: merged or looped (§8.2.2.2).
                 _ if call.remote_tag == msg.from_tag && !call.outbound => {
@@ -795,6 +801,8 @@ impl UserAgent {
                 dest,
                 cseq: msg.cseq,
                 last: Some(trying.clone()),
+                trying_at: (!self.config.trying_delay.is_zero())
+                    .then(|| now + self.config.trying_delay),
                 final_status: None,
                 retransmit_at: None,
                 interval: self.config.timers.t1,
@@ -821,7 +829,9 @@ impl UserAgent {
         self.by_sip_id.insert(msg.call_id.clone(), id);
         self.calls.insert(id, call);
         self.reschedule_call(id);
-        self.send(dest, trying);
+        if self.config.trying_delay.is_zero() {
+            self.send(dest, trying);
+        }
         self.events.push_back(Event::Incoming(Box::new(Incoming {
             call: id,
             peer: self.calls.get(&id).and_then(|c| c.peer),
@@ -961,6 +971,7 @@ impl UserAgent {
         };
         if let Some(uas) = self.calls.get_mut(&id).and_then(|c| c.uas.as_mut()) {
             uas.last = Some(bytes.clone());
+            uas.trying_at = None;
         }
         self.send(dest, bytes);
     }
@@ -986,6 +997,7 @@ impl UserAgent {
         call.no_answer_at = None;
         if let Some(uas) = call.uas.as_mut() {
             uas.last = Some(bytes.clone());
+            uas.trying_at = None;
             uas.final_status = Some(200);
             // §13.3.1.4: the core retransmits the 2xx until the ACK, on every transport
             // only the give-up; on UDP also the resends.
@@ -1040,6 +1052,7 @@ impl UserAgent {
         call.state = CallState::Ending;
         if let Some(uas) = call.uas.as_mut() {
             uas.last = Some(bytes.clone());
+            uas.trying_at = None;
             uas.final_status = Some(status);
             if dest.transport.reliable() {
                 uas.retransmit_at = None;
@@ -1274,6 +1287,7 @@ impl UserAgent {
             dest,
             cseq: msg.cseq,
             last: None,
+            trying_at: None,
             final_status: Some(200),
             retransmit_at: (!dest.transport.reliable()).then(|| now + t1),
             interval: t1,
@@ -1291,6 +1305,7 @@ impl UserAgent {
         };
         if let Some(uas) = self.calls.get_mut(&id).and_then(|c| c.uas.as_mut()) {
             uas.last = Some(bytes.clone());
+            uas.trying_at = None;
         }
         if let Some(at) = self.calls.get(&id).and_then(Call::next_deadline) {
             self.schedule(at, TimerKey::Call(id));
@@ -1330,6 +1345,10 @@ impl UserAgent {
         let mut resend = None;
         let mut gave_up = None;
         if let Some(uas) = call.uas.as_mut() {
+            if uas.trying_at.is_some_and(|t| t <= now) {
+                uas.trying_at = None;
+                resend = uas.last.clone().map(|b| (uas.dest, b));
+            }
             if uas.give_up_at.is_some_and(|t| t <= now) {
                 gave_up = uas.final_status;
                 uas.retransmit_at = None;

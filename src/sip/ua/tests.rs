@@ -35,6 +35,7 @@ fn config(peer: &str) -> Config {
     Config {
         peers: vec![Peer::new("far", addr(peer))],
         timers: fast_timers(),
+        trying_delay: Duration::ZERO,
         ..Config::default()
     }
 }
@@ -1265,6 +1266,41 @@ fn proceeding_inbound_call_the_mapper_never_answers_gets_480_after_no_answer() {
     s.feed(B, &request("ACK", "", "").replace("z9hG4bKt3", "z9hG4bKt6"));
     s.advance(Duration::from_secs(1));
     assert_eq!(s.ua.call_count(), 0);
+}
+
+#[test]
+fn proceeding_deferred_trying_is_sent_only_when_the_mapper_is_slow() {
+    let mut c = config(B);
+    c.trying_delay = Duration::from_millis(100);
+    let mut s = Scripted::new(c.clone());
+    s.feed(
+        B,
+        &request("INVITE", "Content-Type: application/sdp\r\n", OFFER),
+    );
+    assert!(s.take().is_empty(), "no 100 yet");
+    s.advance(Duration::from_millis(110));
+    assert!(s.take()[0].starts_with("SIP/2.0 100"));
+    // A mapper that rings within the delay: no 100 at all.
+    let mut s = Scripted::new(c);
+    s.feed(
+        B,
+        &request("INVITE", "Content-Type: application/sdp\r\n", OFFER),
+    );
+    let Some(Event::Incoming(inc)) = s.events.first().cloned() else {
+        panic!()
+    };
+    s.ua.handle_command(
+        s.now,
+        Command::Provisional {
+            call: inc.call,
+            response: Provisional::Ringing,
+        },
+    );
+    s.drain();
+    s.advance(Duration::from_millis(300));
+    let out = s.take();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].starts_with("SIP/2.0 180"));
 }
 
 #[test]
