@@ -5,7 +5,10 @@
 //! and plays the call mapper's part on the events. Without `sipp` on the PATH a test
 //! prints `skipped: sipp not installed` and passes, unless `DIALGATE_REQUIRE_TOOLS=1`.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failed setup should fail the test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed setup should fail the test"
+)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
