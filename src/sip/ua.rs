@@ -116,7 +116,8 @@ struct ServerTxn {
     until: Instant,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+// Ord only so the key can ride in the timer heap next to its deadline.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum TimerKey {
     Client(String),
     Server(String),
@@ -231,9 +232,8 @@ pub(crate) struct UserAgent {
     by_sip_id: HashMap<String, CallId>,
     pub(super) client: HashMap<String, ClientTxn>,
     server: HashMap<String, ServerTxn>,
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
-    timer_keys: HashMap<u64, TimerKey>,
-    timer_seq: u64,
+    /// Deadlines with what they are for; stale entries are skipped when they come due.
+    timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
     transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
     trusted: Trusted,
@@ -265,8 +265,6 @@ impl UserAgent {
             client: HashMap::new(),
             server: HashMap::new(),
             timers: BinaryHeap::new(),
-            timer_keys: HashMap::new(),
-            timer_seq: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             trusted,
@@ -311,20 +309,18 @@ impl UserAgent {
     // ---- time -------------------------------------------------------------------------
 
     pub(super) fn schedule(&mut self, at: Instant, key: TimerKey) {
-        self.timer_seq += 1;
-        self.timers.push(Reverse((at, self.timer_seq)));
-        self.timer_keys.insert(self.timer_seq, key);
+        self.timers.push(Reverse((at, key)));
     }
 
     /// Fires every timer due at `now`; early calls do nothing.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, seq))) = self.timers.peek().copied() {
-            if at > now {
+        while self
+            .timers
+            .peek()
+            .is_some_and(|Reverse((at, _))| *at <= now)
+        {
+            let Some(Reverse((_, key))) = self.timers.pop() else {
                 break;
-            }
-            self.timers.pop();
-            let Some(key) = self.timer_keys.remove(&seq) else {
-                continue;
             };
             match key {
                 TimerKey::Client(branch) => self.client_timer(now, &branch),
