@@ -20,10 +20,13 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Logs go to stderr so that command output on stdout stays clean for scripts.
 /// `RUST_LOG` (e.g. `RUST_LOG=dialgate=debug`) chooses the level; the default is
-/// warnings, as a turn-up tool prints its own findings.
+/// warnings, as a turn-up tool prints its own findings. rsipstack would print whole SIP
+/// messages at INFO, so it is held at WARN whatever the default; whole messages are
+/// logged by us under `dialgate::sip::messages=debug`, like `debug ccsip messages`.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+        .add_directive("rsipstack=warn".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,447 @@
+//! SDP for G.711 calls (RFC 4566) and the offer/answer rules we rely on (RFC 3264).
+//!
+//! Only what a PRI gateway needs: one audio stream, PCMU/PCMA, RFC 4733 telephone-event,
+//! ptime and direction. Pure functions, no I/O.
+//!
+//! ```text
+//!   offer (bytes) ──parse──▶ Session ──answer(local codecs)──▶ Negotiated ──print──▶ bytes
+//!                                      └ no common codec ─▶ NoCommonCodec (488)
+//! ```
+//!
+//! The answer keeps the offer's codec order (the offerer's preference, RFC 3264 §6.1) and
+//! the offer's payload type for telephone-event.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// A G.711 law. The payload types are the static ones of RFC 3551.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// G.711 mu-law, payload type 0 (T1 spans).
+    Pcmu,
+    /// G.711 A-law, payload type 8 (E1 spans).
+    Pcma,
+}
+
+impl Codec {
+    /// Static RTP payload type.
+    pub fn payload_type(self) -> u8 {
+        match self {
+            Self::Pcmu => 0,
+            Self::Pcma => 8,
+        }
+    }
+
+    fn encoding(self) -> &'static str {
+        match self {
+            Self::Pcmu => "PCMU",
+            Self::Pcma => "PCMA",
+        }
+    }
+
+    fn from_payload(pt: u8, rtpmap: Option<&str>) -> Option<Self> {
+        match rtpmap {
+            Some(name) if name.eq_ignore_ascii_case("PCMU/8000") => Some(Self::Pcmu),
+            Some(name) if name.eq_ignore_ascii_case("PCMA/8000") => Some(Self::Pcma),
+            Some(_) => None,
+            None => match pt {
+                0 => Some(Self::Pcmu),
+                8 => Some(Self::Pcma),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Media direction attribute (RFC 3264 §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Both ways (the default when absent).
+    #[default]
+    SendRecv,
+    /// The describing side only sends (it puts the other on hold).
+    SendOnly,
+    /// The describing side only receives.
+    RecvOnly,
+    /// No media either way.
+    Inactive,
+}
+
+impl Direction {
+    fn attribute(self) -> &'static str {
+        match self {
+            Self::SendRecv => "sendrecv",
+            Self::SendOnly => "sendonly",
+            Self::RecvOnly => "recvonly",
+            Self::Inactive => "inactive",
+        }
+    }
+
+    /// The direction an answer takes to an offer with this direction.
+    pub fn reverse(self) -> Self {
+        match self {
+            Self::SendOnly => Self::RecvOnly,
+            Self::RecvOnly => Self::SendOnly,
+            other => other,
+        }
+    }
+}
+
+/// What the local side can do, from configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Codecs in local preference order (PCMU first on T1, PCMA first on E1).
+    pub codecs: Vec<Codec>,
+    /// Payload type we offer for telephone-event; `None` disables RFC 4733 relay.
+    pub telephone_event: Option<u8>,
+    /// Packetisation time in milliseconds.
+    pub ptime: u16,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            telephone_event: Some(101),
+            ptime: 20,
+        }
+    }
+}
+
+/// The media one side describes, as the call layer needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Media {
+    /// Where to send RTP (port 0 means the stream is refused).
+    pub rtp: SocketAddr,
+    /// Codecs in that side's order.
+    pub codecs: Vec<Codec>,
+    /// telephone-event payload type in that side's numbering.
+    pub telephone_event: Option<u8>,
+    /// Packetisation time in ms, when given.
+    pub ptime: Option<u16>,
+    /// Direction as that side wrote it; `c=0.0.0.0` (RFC 2543 hold) reads as `SendOnly`.
+    pub direction: Direction,
+}
+
+/// A parsed session description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Session {
+    /// `o=` session id and version (kept to tell a changed description from a repeat).
+    pub(crate) origin: (u64, u64),
+    /// The audio stream, if any.
+    pub(crate) audio: Option<Media>,
+    /// The number of m= lines (an answer must have as many).
+    pub(crate) streams: usize,
+}
+
+/// Why an SDP body was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum Error {
+    /// Not text, or a required line (`v=`, `o=`, `c=`, `m=`) is missing or malformed.
+    #[error("malformed SDP")]
+    Malformed,
+    /// No G.711 in common with our configuration (answered 488).
+    #[error("no common codec")]
+    NoCommonCodec,
+}
+
+/// Parses the parts of an SDP body we use.
+pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
+    let text = std::str::from_utf8(body).map_err(|_| Error::Malformed)?;
+    let mut origin = None;
+    let mut session_addr: Option<IpAddr> = None;
+    let mut session_dir = Direction::SendRecv;
+    let mut streams = 0;
+    let mut audio: Option<(u16, Vec<u8>, Option<IpAddr>, Direction)> = None;
+    let mut rtpmaps: Vec<(u8, String)> = Vec::new();
+    let mut ptime = None;
+    let mut in_audio = false;
+    let mut saw_version = false;
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        let Some((kind, value)) = line.split_once('=') else {
+            continue;
+        };
+        match kind {
+            "v" => saw_version = value.trim() == "0",
+            "o" => {
+                let f: Vec<&str> = value.split_ascii_whitespace().collect();
+                if f.len() != 6 {
+                    return Err(Error::Malformed);
+                }
+                let id = f[1].parse().map_err(|_| Error::Malformed)?;
+                let version = f[2].parse().map_err(|_| Error::Malformed)?;
+                origin = Some((id, version));
+            }
+            "c" => {
+                let addr = parse_connection(value)?;
+                if streams == 0 {
+                    session_addr = Some(addr);
+                } else if let (true, Some(a)) = (in_audio, audio.as_mut()) {
+                    a.2 = Some(addr);
+                }
+            }
+            "m" => {
+                streams += 1;
+                let f: Vec<&str> = value.split_ascii_whitespace().collect();
+                if f.len() < 3 {
+                    return Err(Error::Malformed);
+                }
+                in_audio = f[0] == "audio" && audio.is_none() && f[2].starts_with("RTP/AVP");
+                if in_audio {
+                    let port = f[1].split('/').next().unwrap_or("");
+                    let port: u16 = port.parse().map_err(|_| Error::Malformed)?;
+                    let formats = f[3..].iter().filter_map(|p| p.parse().ok()).collect();
+                    audio = Some((port, formats, None, session_dir));
+                }
+            }
+            "a" => {
+                let dir = match value.trim() {
+                    "sendrecv" => Some(Direction::SendRecv),
+                    "sendonly" => Some(Direction::SendOnly),
+                    "recvonly" => Some(Direction::RecvOnly),
+                    "inactive" => Some(Direction::Inactive),
+                    _ => None,
+                };
+                if let Some(d) = dir {
+                    if streams == 0 {
+                        session_dir = d;
+                    } else if let (true, Some(a)) = (in_audio, audio.as_mut()) {
+                        a.3 = d;
+                    }
+                } else if in_audio {
+                    if let Some(map) = value.strip_prefix("rtpmap:") {
+                        if let Some((pt, enc)) = map.split_once(' ')
+                            && let Ok(pt) = pt.trim().parse()
+                        {
+                            rtpmaps.push((pt, enc.trim().to_owned()));
+                        }
+                    } else if let Some(p) = value.strip_prefix("ptime:") {
+                        ptime = p.trim().parse().ok();
+                    }
+                } else if let Some(p) = value.strip_prefix("ptime:") {
+                    ptime = p.trim().parse().ok();
+                }
+            }
+            _ => {}
+        }
+    }
+    let origin = origin.ok_or(Error::Malformed)?;
+    if !saw_version {
+        return Err(Error::Malformed);
+    }
+    let audio = match audio {
+        Some((port, formats, addr, mut direction)) => {
+            let ip = addr.or(session_addr).ok_or(Error::Malformed)?;
+            if ip.is_unspecified() && direction == Direction::SendRecv {
+                direction = Direction::SendOnly;
+            }
+            let rtpmap = |pt: u8| {
+                rtpmaps
+                    .iter()
+                    .find(|(p, _)| *p == pt)
+                    .map(|(_, e)| e.as_str())
+            };
+            let codecs = formats
+                .iter()
+                .filter_map(|&pt| Codec::from_payload(pt, rtpmap(pt)))
+                .collect();
+            let telephone_event = formats.iter().copied().find(|&pt| {
+                rtpmap(pt).is_some_and(|e| {
+                    e.split('/')
+                        .next()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("telephone-event"))
+                })
+            });
+            Some(Media {
+                rtp: SocketAddr::new(ip, port),
+                codecs,
+                telephone_event,
+                ptime,
+                direction,
+            })
+        }
+        None => None,
+    };
+    Ok(Session {
+        origin,
+        audio,
+        streams,
+    })
+}
+
+fn parse_connection(value: &str) -> Result<IpAddr, Error> {
+    let f: Vec<&str> = value.split_ascii_whitespace().collect();
+    if f.len() != 3 || f[0] != "IN" {
+        return Err(Error::Malformed);
+    }
+    // A multicast TTL suffix (`/127`) is not used for unicast voice; drop it.
+    let addr = f[2].split('/').next().unwrap_or("");
+    addr.parse().map_err(|_| Error::Malformed)
+}
+
+/// Checks that an offer has a codec we accept; returns the codecs of the answer in the
+/// offer's order, and the offer's telephone-event type if we relay DTMF.
+pub(crate) fn answer_codecs(
+    offer: &Media,
+    local: &Capabilities,
+) -> Result<(Vec<Codec>, Option<u8>), Error> {
+    let codecs: Vec<Codec> = offer
+        .codecs
+        .iter()
+        .copied()
+        .filter(|c| local.codecs.contains(c))
+        .collect();
+    if codecs.is_empty() || offer.rtp.port() == 0 {
+        return Err(Error::NoCommonCodec);
+    }
+    let dtmf = local.telephone_event.and(offer.telephone_event);
+    Ok((codecs, dtmf))
+}
+
+/// The local side of a session description, printed for every offer and answer we send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Local {
+    pub(crate) session_id: u64,
+    pub(crate) version: u64,
+    pub(crate) rtp: SocketAddr,
+    pub(crate) codecs: Vec<Codec>,
+    pub(crate) telephone_event: Option<u8>,
+    pub(crate) ptime: u16,
+    pub(crate) direction: Direction,
+}
+
+impl Local {
+    /// Prints the description (CRLF line ends, RFC 4566 §5).
+    pub(crate) fn print(&self) -> Vec<u8> {
+        let ip = self.rtp.ip();
+        let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+        let mut s = String::with_capacity(256);
+        let _ = write!(
+            s,
+            "v=0\r\no=dialgate {} {} IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP",
+            self.session_id,
+            self.version,
+            self.rtp.port()
+        );
+        for c in &self.codecs {
+            let _ = write!(s, " {}", c.payload_type());
+        }
+        if let Some(pt) = self.telephone_event {
+            let _ = write!(s, " {pt}");
+        }
+        s.push_str("\r\n");
+        for c in &self.codecs {
+            let _ = write!(s, "a=rtpmap:{} {}/8000\r\n", c.payload_type(), c.encoding());
+        }
+        if let Some(pt) = self.telephone_event {
+            let _ = write!(
+                s,
+                "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
+            );
+        }
+        let _ = write!(
+            s,
+            "a=ptime:{}\r\na={}\r\n",
+            self.ptime,
+            self.direction.attribute()
+        );
+        s.into_bytes()
+    }
+
+    /// The negotiated view of this description.
+    #[cfg(test)]
+    pub(crate) fn media(&self) -> Media {
+        Media {
+            rtp: self.rtp,
+            codecs: self.codecs.clone(),
+            telephone_event: self.telephone_event,
+            ptime: Some(self.ptime),
+            direction: self.direction,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\no=pbx 8842 8842 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\n\
+        t=0 0\r\nm=audio 20000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n\
+        a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:30\r\na=sendrecv\r\n";
+
+    #[test]
+    fn offer_parses_into_codecs_in_offer_order() {
+        let s = parse(OFFER.as_bytes()).unwrap();
+        let a = s.audio.unwrap();
+        assert_eq!(a.rtp, "198.51.100.20:20000".parse().unwrap());
+        assert_eq!(a.codecs, vec![Codec::Pcma, Codec::Pcmu]);
+        assert_eq!(a.telephone_event, Some(101));
+        assert_eq!(a.ptime, Some(30));
+        assert_eq!(s.origin, (8842, 8842));
+    }
+
+    #[test]
+    fn answer_follows_the_peers_codec_order() {
+        let offer = parse(OFFER.as_bytes()).unwrap().audio.unwrap();
+        let (codecs, dtmf) = answer_codecs(&offer, &Capabilities::default()).unwrap();
+        assert_eq!(codecs, vec![Codec::Pcma, Codec::Pcmu]);
+        assert_eq!(dtmf, Some(101));
+    }
+
+    #[test]
+    fn offer_without_g711_has_no_common_codec() {
+        let g729 = OFFER
+            .replace("RTP/AVP 8 0 101", "RTP/AVP 18")
+            .replace("a=rtpmap:8 PCMA/8000\r\n", "");
+        let offer = parse(g729.as_bytes()).unwrap().audio.unwrap();
+        assert_eq!(
+            answer_codecs(&offer, &Capabilities::default()),
+            Err(Error::NoCommonCodec)
+        );
+    }
+
+    #[test]
+    fn pcma_only_configuration_refuses_a_pcmu_only_offer() {
+        let pcmu = OFFER.replace("RTP/AVP 8 0 101", "RTP/AVP 0");
+        let offer = parse(pcmu.as_bytes()).unwrap().audio.unwrap();
+        let local = Capabilities {
+            codecs: vec![Codec::Pcma],
+            ..Capabilities::default()
+        };
+        assert_eq!(answer_codecs(&offer, &local), Err(Error::NoCommonCodec));
+    }
+
+    #[test]
+    fn rfc2543_hold_reads_as_sendonly() {
+        let hold = OFFER.replace("c=IN IP4 198.51.100.20", "c=IN IP4 0.0.0.0");
+        let a = parse(hold.as_bytes()).unwrap().audio.unwrap();
+        assert_eq!(a.direction, Direction::SendOnly);
+    }
+
+    #[test]
+    fn local_description_round_trips() {
+        let local = Local {
+            session_id: 4711,
+            version: 4712,
+            rtp: "192.0.2.10:16384".parse().unwrap(),
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            telephone_event: Some(101),
+            ptime: 20,
+            direction: Direction::SendOnly,
+        };
+        let s = parse(&local.print()).unwrap();
+        assert_eq!(s.origin, (4711, 4712));
+        assert_eq!(s.audio.unwrap(), local.media());
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        assert_eq!(parse(b"\xff\xfe"), Err(Error::Malformed));
+        assert_eq!(
+            parse(b"v=0\r\nm=audio x RTP/AVP 0\r\n"),
+            Err(Error::Malformed)
+        );
+        assert_eq!(parse(b"v=0\r\no=a b c\r\n"), Err(Error::Malformed));
+    }
+}
