@@ -14,15 +14,19 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dialgate::line::span::Span;
+use dialgate::isdn::lapd::Side;
+use dialgate::isdn::q931::Variant;
+use dialgate::isdn::q931::ie::{NumberingPlan, PartyNumber, TypeOfNumber};
+use dialgate::isdn::{self, Pri, pri};
 use dialgate::line::{Clock, Framing, SpanConfig, T1Framing};
 
-const SABME: &[u8] = &[0x00, 0x01, 0x7F];
-const UA: &[u8] = &[0x00, 0x01, 0x73];
-
-/// Run `line watch` for `seconds` against a far end that speaks `framing` and sends
-/// SABME then UA on its D-channel. Returns the watch's stdout and the capture path.
-fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile::TempDir) {
+/// Run `line watch` against a far end (a PBX on the user side) that speaks `framing`,
+/// brings its D-channel up and places one call, which the watch refuses. Returns the
+/// watch's stdout, the capture's folder and the cause the far end's call was cleared with.
+fn watch_against_far_end(
+    framing: Framing,
+    yaml_type: &str,
+) -> (String, tempfile::TempDir, Option<u8>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +34,7 @@ fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile
     std::fs::write(
         &hw,
         format!(
-            "spans:\n  - name: t\n    type: {yaml_type}\n    line: tcp://{addr}\n    side: network\n"
+            "spans:\n  - name: t\n    type: {yaml_type}\n    line: tcp://{addr}\n    side: network\n    alarms: {{ recovery_after_ms: 200 }}\n"
         ),
     )
     .unwrap();
@@ -39,7 +43,7 @@ fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile
     let child = Command::new(env!("CARGO_BIN_EXE_dialgate"))
         .args(["line", "watch", "--hardware"])
         .arg(&hw)
-        .args(["--duration", "2.5", "--pcap"])
+        .args(["--duration", "2", "--pcap"])
         .arg(&pcap)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,17 +57,41 @@ fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile
     // and sends a little faster than real time; the gateway follows (clock: line).
     let mut config = SpanConfig::new(framing);
     config.clock = Clock::Internal;
+    config.recovery_after = Duration::from_millis(200);
+    let d = match framing {
+        Framing::T1(_) => isdn::Config::t1(Side::User, Variant::National),
+        Framing::E1 { .. } => isdn::Config::e1(Side::User, Variant::EuroIsdn),
+    };
     let t0 = Instant::now();
-    let mut far = Span::new(config, t0);
+    let mut far = Pri::new(config, d, t0);
+    let mut link_up = false;
+    let mut placed = false;
+    let mut cleared_with = None;
     let mut sink = [0u8; 4096];
     let mut virtual_ms = 0u64;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(2) {
+    while started.elapsed() < Duration::from_millis(1800) {
         virtual_ms += 10;
-        // Half a second in, once the watcher has long found alignment.
-        if virtual_ms == 500 {
-            far.send_d_frame(SABME);
-            far.send_d_frame(UA);
+        if link_up && !placed {
+            placed = true;
+            let call = far.new_call_id();
+            let mut request = isdn::SetupRequest::new(PartyNumber::new(
+                TypeOfNumber::UNKNOWN,
+                NumberingPlan::ISDN,
+                "2001",
+            ));
+            request.calling = Some(PartyNumber::new(
+                TypeOfNumber::UNKNOWN,
+                NumberingPlan::ISDN,
+                "5551000",
+            ));
+            far.handle_command(
+                t0 + Duration::from_millis(virtual_ms),
+                isdn::Command::Setup {
+                    call,
+                    request: Box::new(request),
+                },
+            );
         }
         far.handle_timeout(t0 + Duration::from_millis(virtual_ms));
         while let Some(bytes) = far.poll_transmit() {
@@ -79,7 +107,15 @@ fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile
             }
             far.handle_rx(t0 + Duration::from_millis(virtual_ms), &sink[..n]);
         }
-        while far.poll_event().is_some() {}
+        while let Some(event) = far.poll_event() {
+            match event {
+                pri::Event::Isdn(isdn::Event::LinkUp) => link_up = true,
+                pri::Event::Isdn(isdn::Event::Cleared { cause, .. }) => {
+                    cleared_with = Some(cause.0)
+                }
+                _ => {}
+            }
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     let out = child.wait_with_output().unwrap();
@@ -90,18 +126,25 @@ fn watch_against_far_end(framing: Framing, yaml_type: &str) -> (String, tempfile
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    (stdout, dir)
+    (stdout, dir, cleared_with)
 }
 
 fn assert_watch_saw_the_line(stdout: &str) {
     for needle in [
         "transport up",
         "frame alignment found",
-        "RX D 00 01 7F",
-        "RX D 00 01 73",
+        "span up",
+        "RX <- D 00 01 7F  SABMEp sapi=0 tei=0",
+        "TX -> D 00 01 73  UAf sapi=0 tei=0",
+        "D-channel up",
+        "Q931: RX <- SETUP",
+        "Called Party Number",
+        "'2001'",
+        "incoming call to 2001 from 5551000",
+        "Q931: TX -> RELEASE_COMP",
+        "Cause 21",
         "counters:",
         "CRC errors 0",
-        "HDLC good 2",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
@@ -115,8 +158,13 @@ fn assert_watch_saw_the_line(stdout: &str) {
 
 #[test]
 fn watch_shows_alignment_and_d_channel_frames_on_t1_esf() {
-    let (stdout, dir) = watch_against_far_end(Framing::T1(T1Framing::Esf), "t1");
+    let (stdout, dir, cleared_with) = watch_against_far_end(Framing::T1(T1Framing::Esf), "t1");
     assert_watch_saw_the_line(&stdout);
+    assert_eq!(
+        cleared_with,
+        Some(21),
+        "the far end's call must be refused with cause 21"
+    );
     let path = dir.path().join("d.pcapng");
     let capture = std::fs::read(&path).unwrap();
     // Section header, interface description and at least the two frames.
@@ -136,18 +184,25 @@ fn watch_shows_alignment_and_d_channel_frames_on_t1_esf() {
         "-T",
         "fields",
         "-e",
-        "lapd.sapi",
+        "lapd.direction",
         "-e",
-        "lapd.tei",
-        "-e",
-        "lapd.control.u_modifier_cmd",
-        "-e",
-        "lapd.control.u_modifier_resp",
+        "q931.message_type",
     ]);
-    let lines: Vec<&str> = fields.lines().collect();
-    assert_eq!(lines.len(), 2, "{fields}");
-    // SABME (0x7F: modifier 0x0F with P) and UA (0x73: modifier 0x0C with F).
-    assert!(lines[0].starts_with("0\t0\t"), "{fields}");
+    // The user side's SETUP arrives (User->Network, 0x05) and the watch, on the network
+    // side, refuses it with RELEASE COMPLETE (Network->User, 0x5a).
+    let find = |t: &str| {
+        fields
+            .lines()
+            .find(|l| l.ends_with(t))
+            .unwrap_or_else(|| panic!("no message {t}:\n{fields}"))
+            .to_string()
+    };
+    let (setup, release) = (find("0x05"), find("0x5a"));
+    assert_ne!(
+        setup.split('\t').next(),
+        release.split('\t').next(),
+        "directions:\n{fields}"
+    );
     let malformed = common::tshark(&[
         "-r",
         path,
@@ -162,8 +217,9 @@ fn watch_shows_alignment_and_d_channel_frames_on_t1_esf() {
 
 #[test]
 fn watch_shows_alignment_and_d_channel_frames_on_e1_crc4() {
-    let (stdout, _dir) = watch_against_far_end(Framing::E1 { crc4: true }, "e1");
+    let (stdout, _dir, cleared_with) = watch_against_far_end(Framing::E1 { crc4: true }, "e1");
     assert_watch_saw_the_line(&stdout);
+    assert_eq!(cleared_with, Some(21));
 }
 
 #[test]

@@ -1,10 +1,14 @@
 //! `dialgate line watch`: the turn-up tool an engineer runs first.
 //!
-//! It opens one span through the same driver thread and sans-IO [`Span`] the gateway
-//! uses, and prints what the line is doing: connection and LOS, frame alignment and
-//! alarm changes as they happen, the counters once a second, and each D-channel frame in
-//! hex with its direction. It also transmits like the gateway would (framed idle line,
-//! HDLC flags, RAI while in red alarm), so the far end sees a healthy peer.
+//! It opens one span through the same driver thread and sans-IO stack the gateway uses
+//! ([`Pri`]: the line's framing, alarms and HDLC, with Q.921 and Q.931 on top), and
+//! prints what the line is doing: connection and LOS, frame alignment and alarm changes
+//! as they happen, the counters once a second, and each D-channel frame in hex with its
+//! direction and its Q.921 decode, then each Q.931 message decoded like Cisco's
+//! `debug isdn q931`. It also transmits like the gateway would (framed idle line, HDLC
+//! flags, RAI while in red alarm, LAPD establishment), so the far end sees a healthy
+//! peer and its D-channel comes up. It places no calls and refuses incoming ones with
+//! cause 21 (call rejected): it is a watch, not a router.
 //!
 //! This is an I/O shell: it alone reads the clock and blocks, on crossbeam only
 //! (`docs/architecture.md`, the stack-thread loop).
@@ -18,10 +22,13 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, select};
 
 use crate::cli::WatchArgs;
-use crate::config::{Hardware, Side, SpanDef};
+use crate::config::{Hardware, Side, SpanDef, SwitchType};
+use crate::isdn::lapd::{self, Frame};
+use crate::isdn::q931::{Cause, Variant};
+use crate::isdn::{self, Direction, Pri, pri};
 use crate::line::alarm::Alarm;
 use crate::line::pcap::{self, PcapWriter};
-use crate::line::span::{self, Span};
+use crate::line::span;
 use crate::line::transport::{self, PortEvent, PortOptions, PortStats};
 
 pub(super) fn run(args: &WatchArgs) -> ExitCode {
@@ -73,8 +80,17 @@ fn watch(args: &WatchArgs) -> Result<(), String> {
         def.side
     ));
 
+    let side = match def.side {
+        Side::User => lapd::Side::User,
+        Side::Network => lapd::Side::Network,
+    };
+    let mut d = isdn::Config::new(side, variant(def.switch), def.b_channels.clone());
+    d.trace = true;
+    let mut pri = Pri::new(def.config.clone(), d, start);
+    pri.set_frame_events(true);
     let mut watch = Watcher {
-        span: Span::new(def.config.clone(), start),
+        pri,
+        side,
         pcap,
         out,
     };
@@ -93,7 +109,7 @@ fn watch(args: &WatchArgs) -> Result<(), String> {
     loop {
         // With nothing scheduled, wake once a second anyway: handle_timeout is idempotent.
         let deadline = watch
-            .span
+            .pri
             .poll_timeout()
             .unwrap_or_else(|| now() + Duration::from_secs(1));
         select! {
@@ -101,12 +117,12 @@ fn watch(args: &WatchArgs) -> Result<(), String> {
                 let Ok(event) = event else { break };
                 watch.handle_port_event(event);
             }
-            recv(crossbeam_channel::at(deadline)) -> _ => watch.span.handle_timeout(now()),
+            recv(crossbeam_channel::at(deadline)) -> _ => watch.pri.handle_timeout(now()),
             recv(ticker) -> _ => watch.print_counters(&port.stats),
             recv(stop) -> _ => break,
             recv(until) -> _ => break,
         }
-        while let Some(bytes) = watch.span.poll_transmit() {
+        while let Some(bytes) = watch.pri.poll_transmit() {
             // A closed port means the driver is gone; the events channel tells us next.
             let _ = port.tx.send(bytes);
         }
@@ -151,7 +167,9 @@ fn describe_framing(def: &SpanDef) -> String {
 }
 
 struct Watcher<W: Write> {
-    span: Span,
+    pri: Pri,
+    /// Our side of the interface: who sent a frame decides what its C/R bit means.
+    side: lapd::Side,
     pcap: Option<PcapWriter<W>>,
     out: Printer,
 }
@@ -165,42 +183,115 @@ impl<W: Write> Watcher<W> {
                         "receive overflow: {} bytes dropped (counted as a slip)",
                         chunk.lost_before
                     ));
-                    self.span.handle_rx_lost(chunk.read_at, chunk.lost_before);
+                    self.pri.handle_rx_lost(chunk.read_at, chunk.lost_before);
                 }
-                self.span.handle_rx(chunk.read_at, &chunk.bytes);
+                self.pri.handle_rx(chunk.read_at, &chunk.bytes);
             }
             PortEvent::Up { at, peer } => {
                 self.out.line(&format!("transport up: {peer}"));
-                self.span.handle_transport_up(at);
+                self.pri.handle_transport_up(at);
             }
             PortEvent::Down { at, reason } => {
                 self.out.line(&format!("transport down: {reason}"));
-                self.span.handle_transport_down(at);
+                self.pri.handle_transport_down(at);
             }
         }
     }
 
     fn drain_events(&mut self) {
-        while let Some(event) = self.span.poll_event() {
+        while let Some(event) = self.pri.poll_event() {
             match event {
-                span::Event::DFrame(frame) => {
-                    self.out.line(&format!("RX D {}", hex(&frame)));
-                    if let Some(p) = self.pcap.as_mut()
-                        && let Err(e) =
-                            p.write_frame(wall_clock(), pcap::Direction::Received, &frame)
-                    {
-                        self.out.line(&format!("capture stopped: {e}"));
-                        self.pcap = None;
-                    }
-                }
-                other => self.out.line(&describe_event(&other)),
+                pri::Event::Frame { direction, frame } => self.frame(direction, &frame),
+                pri::Event::Line(event) => self.out.line(&describe_event(&event)),
+                pri::Event::Isdn(event) => self.isdn_event(event),
             }
         }
     }
 
+    /// `TX -> D 00 01 7F  SABMEp sapi=0 tei=0`, and the frame into the capture.
+    fn frame(&mut self, direction: Direction, frame: &[u8]) {
+        let (arrow, sender) = match direction {
+            Direction::Transmit => ("TX ->", self.side),
+            Direction::Receive => ("RX <-", self.side.peer()),
+        };
+        let decoded = match Frame::decode(frame) {
+            Ok(f) => f.display(sender).to_string(),
+            Err(e) => format!("invalid LAPD frame: {e}"),
+        };
+        self.out
+            .line(&format!("{arrow} D {}  {decoded}", hex(frame)));
+        let capture_direction = match direction {
+            Direction::Transmit => pcap::Direction::Sent,
+            Direction::Receive => pcap::Direction::Received,
+        };
+        if let Some(p) = self.pcap.as_mut()
+            && let Err(e) = p.write_frame(wall_clock(), capture_direction, frame)
+        {
+            self.out.line(&format!("capture stopped: {e}"));
+            self.pcap = None;
+        }
+    }
+
+    fn isdn_event(&mut self, event: isdn::Event) {
+        match event {
+            isdn::Event::Trace { direction, message } => {
+                let arrow = match direction {
+                    Direction::Transmit => "TX ->",
+                    Direction::Receive => "RX <-",
+                };
+                let text = message.to_string();
+                let mut lines = text.lines();
+                let first = lines.next().unwrap_or_default();
+                let mut block = format!("Q931: {arrow} {first}");
+                for l in lines {
+                    block.push_str("\n            ");
+                    block.push_str(l);
+                }
+                self.out.line(&block);
+            }
+            isdn::Event::LinkUp => self
+                .out
+                .line("D-channel up (Q.921 multiple-frame established)"),
+            isdn::Event::LinkDown => self.out.line("D-channel down"),
+            isdn::Event::Setup(setup) => {
+                let number = |n: &Option<isdn::q931::ie::PartyNumber>| {
+                    n.as_ref()
+                        .map_or_else(|| "(none)".to_string(), |n| n.digits.clone())
+                };
+                self.out.line(&format!(
+                    "incoming call to {} from {} on B{}: refused with cause 21 (line watch routes no calls)",
+                    number(&setup.called),
+                    number(&setup.calling),
+                    setup.channel
+                ));
+                self.pri.handle_command(
+                    now(),
+                    isdn::Command::Release {
+                        call: setup.call,
+                        cause: Cause::CALL_REJECTED,
+                        progress: None,
+                    },
+                );
+            }
+            isdn::Event::ChannelsOutOfService { channels } => {
+                self.out.line(&format!(
+                    "B-channels out of service (RESTART unanswered): {channels:?}"
+                ));
+            }
+            isdn::Event::Cleared { call, cause, .. } => {
+                let name = cause.name().unwrap_or("unknown cause");
+                self.out.line(&format!(
+                    "call {} cleared: cause {} ({name})",
+                    call.0, cause.0
+                ));
+            }
+            other => self.out.line(&format!("call: {other:?}")),
+        }
+    }
+
     fn print_counters(&mut self, stats: &PortStats) {
-        let c = self.span.counters();
-        let st = self.span.status();
+        let c = self.pri.span().counters();
+        let st = self.pri.span().status();
         let h = &c.hdlc;
         self.out.line(&format!(
             "counters: {} | rx {} frames, tx {} | framing errors {}, CRC errors {}, far-end block errors {}, OOF {}, slips {} | HDLC good {}, bad FCS {}, aborted {}, short {}, long {}, non-octet {} | line rx {} B, dropped {} B",
@@ -221,6 +312,16 @@ impl<W: Write> Watcher<W> {
             PortStats::get(&stats.rx_bytes),
             PortStats::get(&stats.rx_dropped_bytes),
         ));
+    }
+}
+
+/// The Q.931 dialect a hardware `switch:` names.
+fn variant(switch: SwitchType) -> Variant {
+    match switch {
+        SwitchType::National => Variant::National,
+        SwitchType::Ess5 => Variant::Ess5,
+        SwitchType::Dms100 => Variant::Dms100,
+        SwitchType::EuroIsdn => Variant::EuroIsdn,
     }
 }
 
