@@ -84,7 +84,8 @@ pub struct CheckArgs {
     /// Dial-peer directory (every *.yaml directly in it) or one file.
     #[arg(long, default_value = "dial-peers")]
     pub dial_peers: std::path::PathBuf,
-    /// Hardware directory: also check that every named span exists.
+    /// Hardware file or directory, loaded as the gateway loads it: also check that
+    /// every span the dial peers name exists.
     #[arg(long)]
     pub hardware: Option<std::path::PathBuf>,
     /// Print JSON instead of text.

@@ -249,27 +249,48 @@ fn cli_check_passes_shipped_files_and_fails_on_errors() {
 
 #[test]
 fn cli_check_with_hardware_names_unknown_spans() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("board.yaml"),
-        "spans:\n  - name: span1\n    framing: esf\n",
-    )
-    .unwrap();
-    let hw = dir.path().to_str().unwrap();
-    let (code, out, _) = dialgate(&["check", "--hardware", hw]);
-    assert_eq!(code, 0, "{out}");
+    // The shipped hardware defines span1 (sim-t1.yaml) and span2 (sim-e1.yaml).
+    let (code, out, err) = dialgate(&["check", "--hardware", "hardware"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = dialgate(&[
+        "check",
+        "--dial-peers",
+        "dial-peers/examples",
+        "--hardware",
+        "hardware",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains("is not defined in the hardware files"),
+        "{out}"
+    );
+    // With the T1 file alone, the peers on span2 point at nothing.
     let (code, out, _) = dialgate(&[
         "check",
         "--dial-peers",
         "dial-peers/examples",
         "--hardware",
-        hw,
+        "hardware/sim-t1.yaml",
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("error: span span2 is not defined in the hardware files"),
         "{out}"
     );
+    assert!(!out.contains("span span1 is not"), "{out}");
+}
+
+#[test]
+fn cli_check_reports_hardware_errors_as_the_loader_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let board = dir.path().join("board.yaml");
+    // Not a span: the loose reader accepted this; the real schema does not.
+    std::fs::write(&board, "spans:\n  - name: span1\n    framing: esf\n").unwrap();
+    let (code, out, err) = dialgate(&["check", "--hardware", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    let expected = dialgate::config::Hardware::load(&board).unwrap_err();
+    assert!(err.contains(&format!("error: {expected}")), "{err}");
+    assert!(err.contains(&format!("{}:", board.display())), "{err}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use super::table::{PeerKind, Port, RoutingTable};
 use super::translation::Number;
 use super::{CallRequest, Idle};
 use crate::cli::{CheckArgs, DialplanArgs, SchemaArgs};
+use crate::config::Hardware;
 
 fn load(path: &Path) -> Option<RoutingTable> {
     match RoutingTable::load(path) {
@@ -87,10 +88,17 @@ pub fn check(args: &CheckArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let hardware = match &args.hardware {
-        Some(dir) => match hardware_spans(dir) {
-            Ok(spans) => Some(spans),
+        // The line layer's own loader: the spans `dialgate run` would open, and its
+        // errors as it prints them (they name the file, and line:column when known).
+        Some(path) => match Hardware::load(path) {
+            Ok(hw) => Some(
+                hw.spans
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect::<BTreeSet<_>>(),
+            ),
             Err(e) => {
-                eprintln!("error: {}: {e}", dir.display());
+                eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         },
@@ -132,74 +140,4 @@ pub fn check(args: &CheckArgs) -> ExitCode {
 pub fn schema(_: &SchemaArgs) -> ExitCode {
     println!("{}", super::schema_json());
     ExitCode::SUCCESS
-}
-
-/// Span names defined in a hardware directory.
-///
-/// The hardware schema belongs to the line layer; this reads it loosely so it does
-/// not depend on its details: in every `*.yaml` file, a `spans` key holding a list
-/// (of names, or of mappings with a `name`) or a mapping (whose keys are names), at
-/// any depth.
-pub fn hardware_spans(dir: &Path) -> Result<BTreeSet<String>, HardwareError> {
-    let mut spans = BTreeSet::new();
-    let entries = std::fs::read_dir(dir).map_err(HardwareError::Read)?;
-    for entry in entries {
-        let path = entry.map_err(HardwareError::Read)?.path();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).map_err(HardwareError::Read)?;
-        let value: serde_json::Value =
-            serde_saphyr::from_str(&text).map_err(|e| HardwareError::Parse {
-                file: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-        collect_spans(&value, &mut spans);
-    }
-    Ok(spans)
-}
-
-/// Why the hardware directory could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum HardwareError {
-    /// I/O.
-    #[error("cannot read: {0}")]
-    Read(std::io::Error),
-    /// YAML.
-    #[error("{file}: {message}")]
-    Parse { file: String, message: String },
-}
-
-fn collect_spans(v: &serde_json::Value, out: &mut BTreeSet<String>) {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                if k == "spans" {
-                    match child {
-                        Value::Array(items) => {
-                            for item in items {
-                                match item {
-                                    Value::String(s) => {
-                                        out.insert(s.clone());
-                                    }
-                                    Value::Object(m) => {
-                                        if let Some(Value::String(s)) = m.get("name") {
-                                            out.insert(s.clone());
-                                        }
-                                    }
-                                    _ => {}
-                                }
-                            }
-                        }
-                        Value::Object(m) => out.extend(m.keys().cloned()),
-                        _ => {}
-                    }
-                }
-                collect_spans(child, out);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| collect_spans(i, out)),
-        _ => {}
-    }
 }

@@ -434,20 +434,35 @@ impl RoutingTable {
         let mut parsed = Vec::with_capacity(sources.len());
         let mut errors = Vec::new();
         for (path, text) in sources {
-            let file: Arc<Path> = Arc::from(*path);
-            match parse_file(text) {
-                Ok(f) => parsed.push((file, f)),
-                Err(e) => errors.push(syntax_error(&file, &e)),
+            match Self::parse(path, text) {
+                Ok(f) => parsed.push(f),
+                Err(e) => errors.push(e),
             }
         }
         if !errors.is_empty() {
             return Err(LoadErrors(errors));
         }
+        Self::compile(&parsed)
+    }
+
+    /// The first half of [`RoutingTable::from_sources`]: parse one file's YAML into
+    /// the schema types, keeping the locations for later errors.
+    pub fn parse(path: &Path, text: &str) -> Result<(Arc<Path>, dial_peer::File), LoadError> {
+        let file: Arc<Path> = Arc::from(path);
+        match parse_file(text) {
+            Ok(f) => Ok((file, f)),
+            Err(e) => Err(syntax_error(&file, &e)),
+        }
+    }
+
+    /// The second half of [`RoutingTable::from_sources`]: check parsed files together
+    /// and compile them (patterns, profiles, lookup tries).
+    pub fn compile(files: &[(Arc<Path>, dial_peer::File)]) -> Result<Self, LoadErrors> {
         let compiler = Compiler {
             errors: Vec::new(),
-            files: sources.iter().map(|(p, _)| p.to_path_buf()).collect(),
+            files: files.iter().map(|(p, _)| p.to_path_buf()).collect(),
         };
-        compiler.compile(parsed)
+        compiler.compile(files)
     }
 
     /// Every peer, by tag.
@@ -610,12 +625,12 @@ impl Compiler {
     #[allow(clippy::too_many_lines)]
     fn compile(
         mut self,
-        files: Vec<(Arc<Path>, dial_peer::File)>,
+        files: &[(Arc<Path>, dial_peer::File)],
     ) -> Result<RoutingTable, LoadErrors> {
         // Pass 1: settings, rule sets, profiles, trunk groups (peers refer to them).
         let mut settings: Option<(Settings, Location)> = None;
         let mut rule_sets: BTreeMap<u32, (Arc<RuleSet>, Location)> = BTreeMap::new();
-        for (file, f) in &files {
+        for (file, f) in files {
             if let Some(s) = &f.settings {
                 let here = Self::at(file, s);
                 if let Some((_, first)) = &settings {
@@ -710,7 +725,7 @@ impl Compiler {
             }
         }
         let mut profiles: BTreeMap<String, (Arc<Profile>, Location)> = BTreeMap::new();
-        for (file, f) in &files {
+        for (file, f) in files {
             for spec in &f.translation_profiles {
                 let name = spec.name.value.clone();
                 if let Some((_, first)) = profiles.get(&name) {
@@ -781,7 +796,7 @@ impl Compiler {
         let mut pots_outgoing = None;
         let mut voip_incoming = None;
         let mut trunk_groups: BTreeMap<String, (Arc<TrunkGroup>, Location)> = BTreeMap::new();
-        for (file, f) in &files {
+        for (file, f) in files {
             if let Some(vs) = &f.voice_service {
                 if let Some(p) = &vs.pots {
                     pots_incoming =
@@ -843,7 +858,7 @@ impl Compiler {
         let mut tags: HashMap<Tag, Location> = HashMap::new();
         let mut trusted = Vec::new();
         let mut trusted_explicit = false;
-        for (file, f) in &files {
+        for (file, f) in files {
             if let Some(list) = &f.trusted_sources {
                 trusted_explicit = true;
                 for s in list {
@@ -933,7 +948,7 @@ impl Compiler {
         if trusted_explicit {
             // An explicit list replaces the derived one: drop what pass 2 derived.
             trusted.clear();
-            for (_, f) in &files {
+            for (_, f) in files {
                 for s in f.trusted_sources.iter().flatten() {
                     trusted.extend(parse_source(&s.value));
                 }
