@@ -10,8 +10,8 @@ pub mod q931;
 pub mod dchannel;
 pub mod pri;
 pub use dchannel::DChannel;
-pub use pri::Pri;
 pub use dchannel::{
     CallId, ClearOrigin, Command, Config, Counters, Direction, ErrorCounts, Event, MessageCounts,
     SetupIndication, SetupRequest,
 };
+pub use pri::Pri;

@@ -21,8 +21,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::dchannel::{self, Command, DChannel, Direction};
-use crate::line::span::{self, Span};
 use crate::line::SpanConfig;
+use crate::line::span::{self, Span};
 
 /// What a PRI reports upwards.
 #[derive(Debug)]
@@ -250,7 +250,8 @@ mod tests {
         let mut seen = Vec::new();
         let now = run(&mut network, &mut user, t0, 400, &mut seen);
         assert!(
-            seen.iter().any(|(n, e)| *n == "user" && matches!(e, dchannel::Event::LinkUp)),
+            seen.iter()
+                .any(|(n, e)| *n == "user" && matches!(e, dchannel::Event::LinkUp)),
             "user link never came up: {seen:?}"
         );
         let call = user.new_call_id();
@@ -271,14 +272,28 @@ mod tests {
                 _ => None,
             })
             .expect("network saw no SETUP");
-        network.handle_command(now, Command::Connect { call: incoming, connected: None });
+        network.handle_command(
+            now,
+            Command::Connect {
+                call: incoming,
+                connected: None,
+            },
+        );
         seen.clear();
         let now = run(&mut network, &mut user, now, 50, &mut seen);
         assert!(
-            seen.iter().any(|(n, e)| *n == "user" && matches!(e, dchannel::Event::Connect { .. })),
+            seen.iter()
+                .any(|(n, e)| *n == "user" && matches!(e, dchannel::Event::Connect { .. })),
             "{seen:?}"
         );
-        user.handle_command(now, Command::Release { call, cause: crate::isdn::q931::Cause::NORMAL_CLEARING, progress: None });
+        user.handle_command(
+            now,
+            Command::Release {
+                call,
+                cause: crate::isdn::q931::Cause::NORMAL_CLEARING,
+                progress: None,
+            },
+        );
         seen.clear();
         run(&mut network, &mut user, now, 50, &mut seen);
         let cleared: Vec<_> = seen
