@@ -596,6 +596,7 @@ impl Receiver {
 
     /// ESF: the FDL carries `FF 00` repeating for RAI. Decide once per 12 FDL bits
     /// (a superframe) on the last 32.
+    #[inline(always)]
     fn fdl_bit(&mut self, pos: u64, f: u8) {
         self.fdl = (self.fdl << 1) | u32::from(f);
         self.fdl_count = self.fdl_count.saturating_add(1);
