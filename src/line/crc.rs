@@ -269,6 +269,84 @@ impl Crc4 {
     }
 }
 
+/// The ESF CRC-6 of a superframe accumulated frame by frame in the ring of polynomials
+/// modulo x^63 - 1, and reduced modulo the generator only at the end.
+///
+/// x^6 + x + 1 is primitive, so it divides x^63 - 1, and a block taken modulo x^63 - 1 has
+/// the same remainder as the block itself. In that ring x^64 = x, so a 64-bit word shifts
+/// into the accumulator with shifts and XORs, no table: a frame (F as 1, then three
+/// timeslot words) costs a dozen ALU operations and no loads. Values are kept in all 64
+/// bits (bit 63 and bit 0 both stand for x^0 after one more rotation; the representation
+/// is not unique, the remainder is). Same result as [`Crc6::update_t1_frame`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Crc6Ring(u64);
+
+/// `v * x^k` modulo x^63 - 1 on the 64-bit representation (0 < k < 64): the bits pushed
+/// past x^63 come back at x^(i + k - 63).
+#[inline(always)]
+const fn mul_x_63(v: u64, k: u32) -> u64 {
+    (v << k) ^ ((v >> (64 - k)) << 1)
+}
+
+/// `v * x^k` modulo x^60 - 1 on the 64-bit representation (0 < k <= 60).
+#[inline(always)]
+const fn mul_x_60(v: u64, k: u32) -> u64 {
+    (v << k) ^ ((v >> (64 - k)) << 4)
+}
+
+impl Crc6Ring {
+    /// A CRC over the empty block.
+    pub const fn new() -> Self {
+        Crc6Ring(0)
+    }
+
+    /// Feed one T1 frame: the F bit as 1, then TS1..TS24 in `words`.
+    #[inline(always)]
+    pub fn update_t1_frame(&mut self, words: [u64; 3]) {
+        // x^192 + w0 x^128 + w1 x^64 + w2, with x^64 = x: Horner on x.
+        let t = mul_x_63(mul_x_63(words[0] ^ 0b10, 1) ^ words[1], 1) ^ words[2];
+        // The block so far moves up by a frame, 193 = 3 * 63 + 4 bits.
+        self.0 = mul_x_63(self.0, 4) ^ t;
+    }
+
+    /// The remainder, C1 in bit 5 .. C6 in bit 0.
+    #[inline]
+    pub fn value(self) -> u8 {
+        let mut c = Crc6::new();
+        c.update_u64(self.0);
+        c.value()
+    }
+}
+
+/// The E1 CRC-4 of a sub-multiframe accumulated frame by frame in the ring of polynomials
+/// modulo x^60 - 1 (x^4 + x + 1 is primitive of period 15, which divides 60), reduced at
+/// the end; x^64 = x^4 there. Same result as [`Crc4::update_e1_frame`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Crc4Ring(u64);
+
+impl Crc4Ring {
+    /// A CRC over the empty block.
+    pub const fn new() -> Self {
+        Crc4Ring(0)
+    }
+
+    /// Feed one 256-bit E1 frame.
+    #[inline(always)]
+    pub fn update_e1_frame(&mut self, words: [u64; 4]) {
+        let t = mul_x_60(mul_x_60(mul_x_60(words[0], 4) ^ words[1], 4) ^ words[2], 4) ^ words[3];
+        // 256 = 4 * 60 + 16.
+        self.0 = mul_x_60(self.0, 16) ^ t;
+    }
+
+    /// The remainder, C1 in bit 3 .. C4 in bit 0.
+    #[inline]
+    pub fn value(self) -> u8 {
+        let mut c = Crc4::new();
+        c.update_u64(self.0);
+        c.value()
+    }
+}
+
 /// CRC-6 of whole bytes (MSB first): `crc6(b"123456789") == 0x11`.
 pub fn crc6(bytes: &[u8]) -> u8 {
     let mut c = Crc6::new();
@@ -426,6 +504,28 @@ mod tests {
             }
             b4.update_e1_frame(w);
             assert_eq!(a4, b4);
+        }
+    }
+
+    #[test]
+    fn ring_updates_agree_with_table_updates() {
+        let mut rng = fastrand::Rng::with_seed(4);
+        for blocks in 0..200 {
+            let frames = 1 + blocks % 30;
+            let (mut a6, mut r6, mut a4, mut r4) =
+                (Crc6::new(), Crc6Ring::new(), Crc4::new(), Crc4Ring::new());
+            for _ in 0..frames {
+                let mut w = [rng.u64(..), rng.u64(..), rng.u64(..), rng.u64(..)];
+                if rng.bool() {
+                    w[rng.usize(..4)] = if rng.bool() { u64::MAX } else { 0 };
+                }
+                a6.update_t1_frame([w[0], w[1], w[2]]);
+                r6.update_t1_frame([w[0], w[1], w[2]]);
+                a4.update_e1_frame(w);
+                r4.update_e1_frame(w);
+                assert_eq!(a6.value(), r6.value());
+                assert_eq!(a4.value(), r4.value());
+            }
         }
     }
 

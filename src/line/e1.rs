@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 
 use super::RxBits;
 use super::alarm::Indication;
-use super::crc::Crc4;
+use super::crc::{Crc4, Crc4Ring};
 
 /// Bits in an E1 frame.
 pub const FRAME_BITS: u64 = 256;
@@ -193,7 +193,7 @@ pub struct Receiver {
     frames_since_lock: u32,
     mfas_reg: u8,
     last_mfas: Option<u32>,
-    crc: Crc4,
+    crc: Crc4Ring,
     c_bits: u8,
     expected_crc: Option<u8>,
     /// Alignment as reported in indications (see the module docs).
@@ -233,7 +233,7 @@ impl Receiver {
             frames_since_lock: 0,
             mfas_reg: 0,
             last_mfas: None,
-            crc: Crc4::new(),
+            crc: Crc4Ring::new(),
             c_bits: 0,
             expected_crc: None,
             smf_complete: false,
@@ -390,7 +390,7 @@ impl Receiver {
         self.frames_since_lock = 0;
         self.mfas_reg = 0;
         self.last_mfas = None;
-        self.crc = Crc4::new();
+        self.crc = Crc4Ring::new();
         self.c_bits = 0;
         self.expected_crc = None;
         let at = s + 2 * FRAME_BITS + 8;
@@ -486,7 +486,7 @@ impl Receiver {
                             // This is NFAS frame 11 of the multiframe.
                             self.mf_aligned = true;
                             self.smf_complete = false;
-                            self.crc = Crc4::new();
+                            self.crc = Crc4Ring::new();
                             self.frame = 11;
                             frame.number = 11;
                             self.mf_origin = Some(s.saturating_sub(11 * FRAME_BITS));
@@ -538,7 +538,7 @@ impl Receiver {
             }
             self.expected_crc = self.smf_complete.then(|| self.crc.value());
             self.smf_complete = true;
-            self.crc = Crc4::new();
+            self.crc = Crc4Ring::new();
             self.c_bits = 0;
         }
     }

@@ -34,7 +34,7 @@
 use std::collections::VecDeque;
 
 use super::alarm::Indication;
-use super::crc::Crc6;
+use super::crc::{Crc6, Crc6Ring};
 use super::{RxBits, T1Framing};
 
 /// Bits in a T1 frame.
@@ -230,7 +230,7 @@ pub struct Receiver {
     pos: u64,
     /// Number of the next frame, 1-based.
     frame: u8,
-    crc: Crc6,
+    crc: Crc6Ring,
     /// CRC-6 of the previous superframe, to compare with this one's C bits.
     expected_crc: Option<u8>,
     c_bits: u8,
@@ -270,7 +270,7 @@ impl Receiver {
             ais_window_zeros: 0,
             pos: 0,
             frame: 1,
-            crc: Crc6::new(),
+            crc: Crc6Ring::new(),
             expected_crc: None,
             c_bits: 0,
             f_errors: 0,
@@ -466,7 +466,7 @@ impl Receiver {
         self.state = State::Aligned;
         self.pos = first;
         self.frame = 1;
-        self.crc = Crc6::new();
+        self.crc = Crc6Ring::new();
         self.expected_crc = expected;
         self.c_bits = 0;
         self.f_errors = 0;
@@ -582,7 +582,7 @@ impl Receiver {
                     }
                 }
                 self.expected_crc = Some(self.crc.value());
-                self.crc = Crc6::new();
+                self.crc = Crc6Ring::new();
                 self.c_bits = 0;
             }
             T1Framing::Sf => {
@@ -596,6 +596,7 @@ impl Receiver {
 
     /// ESF: the FDL carries `FF 00` repeating for RAI. Decide once per 12 FDL bits
     /// (a superframe) on the last 32.
+    #[inline(always)]
     fn fdl_bit(&mut self, pos: u64, f: u8) {
         self.fdl = (self.fdl << 1) | u32::from(f);
         self.fdl_count = self.fdl_count.saturating_add(1);
