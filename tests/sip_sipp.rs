@@ -10,6 +10,8 @@
     reason = "test helpers: a failed setup should fail the test"
 )]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command as Process, ExitStatus, Stdio};
@@ -28,11 +30,7 @@ fn sipp() -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        assert!(
-            std::env::var("DIALGATE_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "sipp not installed but DIALGATE_REQUIRE_TOOLS=1"
-        );
-        println!("skipped: sipp not installed");
+        common::tool_missing("sipp");
     }
     found
 }
