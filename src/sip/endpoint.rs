@@ -27,6 +27,7 @@ use ipnet::IpNet;
 pub use super::auth::Credentials;
 pub use super::sdp::{Capabilities, Codec, Direction, Media};
 pub use super::security::RateLimit;
+pub use super::tls::Tls;
 
 /// A SIP transport (RFC 3261 §18).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,7 +36,7 @@ pub enum Transport {
     Udp,
     /// Byte stream; Content-Length frames messages.
     Tcp,
-    /// TCP inside TLS (not implemented yet: configuring it is refused at start).
+    /// TCP inside TLS (RFC 3261 §26.2; certificates from [`Config::tls`]).
     Tls,
 }
 
@@ -206,6 +207,9 @@ pub struct Listen {
 pub struct Config {
     /// Sockets to listen on.
     pub listen: Vec<Listen>,
+    /// Certificate, key and CA roots for TLS; `None` with TLS in use means no identity
+    /// (so no TLS listener) and the webpki roots.
+    pub tls: Option<Tls>,
     /// VoIP peers (resolved dial-peer session targets).
     pub peers: Vec<Peer>,
     /// Sources allowed to send INVITE; empty means the peers' addresses only.
@@ -240,6 +244,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: Vec::new(),
+            tls: None,
             peers: Vec::new(),
             trusted: Vec::new(),
             untrusted: Untrusted::Reject,

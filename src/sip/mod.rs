@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!   endpoint.rs   public types: Config, Command, Event, CallId, Media...
-//!   transport.rs  tokio UDP/TCP sockets and the task that drives the user agent (I/O)
+//!   transport.rs  tokio UDP/TCP/TLS sockets and the task that drives the user agent (I/O)
+//!   tls.rs        rustls server and client configurations from PEM files
 //!   ua.rs         transactions and dialogs, INVITE both ways, BYE, CANCEL, re-INVITE (sans-IO)
 //!   options.rs    OPTIONS keepalive and peer up/down               (sans-IO, part of ua)
 //!   register.rs   REGISTER client with refresh and back-off        (sans-IO, part of ua)
@@ -31,13 +32,15 @@ mod options;
 mod register;
 mod sdp;
 mod security;
+mod tls;
 mod transport;
 mod ua;
 
 pub use endpoint::{
     CallId, CallIds, Capabilities, Codec, Command, Config, Credentials, Direction, Endpoint, Event,
     Incoming, Keepalive, Listen, LocalMedia, Media, Outgoing, Party, Peer, PeerId, Provisional,
-    RateLimit, Reason, ReasonProtocol, Registrar, Registration, Stats, Timers, Transport,
+    RateLimit, Reason, ReasonProtocol, Registrar, Registration, Stats, Timers, Tls, Transport,
     Untrusted,
 };
+pub use tls::{DEFAULT_PORT as TLS_DEFAULT_PORT, TlsError};
 pub use transport::StartError;

@@ -1,4 +1,5 @@
-//! The I/O shell of the SIP leg: tokio UDP and TCP sockets around the sans-IO [`UserAgent`].
+//! The I/O shell of the SIP leg: tokio UDP, TCP and TLS sockets around the sans-IO
+//! [`UserAgent`].
 //!
 //! One task owns the user agent and loops: take input (a datagram, a framed stream
 //! message, a command, a deadline), hand it in with the time, then drain transmits to the
@@ -13,6 +14,9 @@
 //!
 //! Stream framing (RFC 3261 §18.3): headers end at the first CRLFCRLF, then exactly
 //! Content-Length octets of body; bare CRLFs between messages are keepalives (RFC 5626).
+//! TLS connections carry the same framing inside the TLS stream (`tls.rs` builds the
+//! rustls configurations); a connection appears to the user agent only once its handshake
+//! is done, and a failed handshake toward a peer counts as that peer being unreachable.
 //! A connection whose framing cannot be trusted (no or bad Content-Length, oversize) has
 //! its last message handed in for a 400/513 and is then closed.
 //!
@@ -27,12 +31,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::endpoint::{CallIds, Command, Config, Event, Stats, Transport};
+use super::tls::{self, TlsError};
 use super::ua::{ConnId, Dest, Input, UserAgent};
 
 /// Why the endpoint could not start.
@@ -48,9 +54,9 @@ pub enum StartError {
         /// OS error.
         source: io::Error,
     },
-    /// TLS is not implemented yet.
-    #[error("TLS transport is not implemented yet")]
-    TlsUnsupported,
+    /// The TLS certificate, key or roots could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     /// Nothing to listen on.
     #[error("no listening address configured")]
     NoListen,
@@ -133,6 +139,20 @@ impl Endpoint {
         let mut locals = Vec::new();
         let mut udp = Vec::new();
         let mut readers = Vec::new();
+        let tls_in_use = config.tls.is_some()
+            || config.listen.iter().any(|l| l.transport == Transport::Tls)
+            || config.peers.iter().any(|p| p.transport == Transport::Tls)
+            || config
+                .registrars
+                .iter()
+                .any(|r| r.transport == Transport::Tls);
+        let tls = if tls_in_use {
+            let listening = config.listen.iter().any(|l| l.transport == Transport::Tls);
+            let settings = config.tls.clone().unwrap_or_default();
+            Some(tls::Context::load(&settings, listening)?)
+        } else {
+            None
+        };
         for listen in &config.listen {
             let bind_err = |source| StartError::Bind {
                 transport: listen.transport,
@@ -166,13 +186,46 @@ impl Endpoint {
                         config.max_message_size,
                     )));
                 }
-                Transport::Tls => return Err(StartError::TlsUnsupported),
+                Transport::Tls => {
+                    let listener = TcpListener::bind(listen.addr).await.map_err(bind_err)?;
+                    let local = listener.local_addr().map_err(bind_err)?;
+                    locals.push((Transport::Tls, local));
+                    let acceptor = tls
+                        .as_ref()
+                        .and_then(|t| t.acceptor.clone())
+                        .ok_or(TlsError::MissingIdentity)?;
+                    readers.push(tokio::spawn(accept_tls(
+                        listener,
+                        acceptor,
+                        input_tx.clone(),
+                        conn_ids.clone(),
+                        config.max_message_size,
+                    )));
+                }
             }
         }
         let ids = CallIds::default();
         let stats = Arc::new(Stats::default());
         let seed = config.seed.unwrap_or_else(clock_seed);
         let max = config.max_message_size;
+        // Name checks and SNI for connections we open: the peer's or registrar's host.
+        let mut server_names = HashMap::new();
+        for peer in config
+            .peers
+            .iter()
+            .filter(|p| p.transport == Transport::Tls)
+        {
+            let name = tls::server_name(peer.host.as_deref(), peer.addr.ip());
+            server_names.insert(peer.addr, name);
+        }
+        for registrar in config
+            .registrars
+            .iter()
+            .filter(|r| r.transport == Transport::Tls)
+        {
+            let name = tls::server_name(Some(&registrar.domain), registrar.addr.ip());
+            server_names.insert(registrar.addr, name);
+        }
         let ua = UserAgent::new(
             now(),
             config,
@@ -195,6 +248,8 @@ impl Endpoint {
             event_tx,
             max,
             closing: Vec::new(),
+            tls: tls.map(|t| t.connector),
+            server_names,
         };
         let task = tokio::spawn(driver.run(input_rx, command_rx));
         Ok(Self {
@@ -272,6 +327,10 @@ struct Driver {
     event_tx: mpsc::UnboundedSender<Event>,
     max: usize,
     closing: Vec<ConnId>,
+    /// Opens TLS connections (present when any TLS is configured).
+    tls: Option<tokio_rustls::TlsConnector>,
+    /// Name a TLS peer's certificate must carry, by address; else its IP address.
+    server_names: HashMap<SocketAddr, ServerName<'static>>,
 }
 
 impl Driver {
@@ -385,7 +444,7 @@ impl Driver {
             Io::Closed { conn } => self.closing.push(conn),
             Io::ConnectFailed { conn, addr } => {
                 self.close(conn);
-                tracing::info!(%addr, "SIP TCP connect failed");
+                tracing::info!(%addr, "SIP connection failed");
                 self.ua.handle_unreachable(t, addr);
             }
         }
@@ -457,6 +516,22 @@ impl Driver {
             return;
         }
         // Open a new connection; messages queue in its channel until it is up.
+        let tls = match dest.transport {
+            Transport::Tls => {
+                let Some(connector) = self.tls.clone() else {
+                    tracing::warn!(dest = %dest.addr, "TLS destination but no TLS configured");
+                    self.ua.handle_unreachable(now(), dest.addr);
+                    return;
+                };
+                let name = self
+                    .server_names
+                    .get(&dest.addr)
+                    .cloned()
+                    .unwrap_or_else(|| ServerName::IpAddress(dest.addr.ip().into()));
+                Some((connector, name))
+            }
+            _ => None,
+        };
         let conn = self.conn_ids.fetch_add(1, Ordering::Relaxed) + 1;
         let (writer, queue) = mpsc::unbounded_channel();
         let _ = writer.send(bytes);
@@ -468,9 +543,10 @@ impl Driver {
                 peer: dest.addr,
             },
         );
-        tokio::spawn(connect_tcp(
+        tokio::spawn(connect(
             conn,
             dest.addr,
+            tls,
             queue,
             self.input_tx.clone(),
             self.max,
@@ -528,40 +604,140 @@ async fn accept_tcp(
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
+        let _ = stream.set_nodelay(true);
         let conn = ids.fetch_add(1, Ordering::Relaxed) + 1;
         let (writer, queue) = mpsc::unbounded_channel();
         if input.send(Io::Accepted { conn, peer, writer }).is_err() {
             return;
         }
-        tokio::spawn(serve_stream(conn, stream, peer, queue, input.clone(), max));
+        let link = Link {
+            conn,
+            transport: Transport::Tcp,
+            peer,
+            max,
+        };
+        tokio::spawn(serve_stream(link, stream, queue, input.clone()));
     }
 }
 
-async fn connect_tcp(
+/// Accepts TCP connections and runs each TLS handshake in its own task, so a slow or
+/// hostile client holds up only itself.
+async fn accept_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    input: mpsc::UnboundedSender<Io>,
+    ids: Arc<AtomicU64>,
+    max: usize,
+) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let input = input.clone();
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            let handshake = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::warn!(%peer, error = %e, "SIP TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, "SIP TLS handshake timed out");
+                    return;
+                }
+            };
+            // Registered only now: the user agent never sees a connection without TLS.
+            let conn = ids.fetch_add(1, Ordering::Relaxed) + 1;
+            let (writer, queue) = mpsc::unbounded_channel();
+            if input.send(Io::Accepted { conn, peer, writer }).is_err() {
+                return;
+            }
+            let link = Link {
+                conn,
+                transport: Transport::Tls,
+                peer,
+                max,
+            };
+            serve_stream(link, stream, queue, input).await;
+        });
+    }
+}
+
+/// Opens a TCP connection (and the TLS session over it when `tls` is given), then serves it.
+async fn connect(
     conn: ConnId,
     addr: SocketAddr,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     queue: mpsc::UnboundedReceiver<Bytes>,
     input: mpsc::UnboundedSender<Io>,
     max: usize,
 ) {
-    match TcpStream::connect(addr).await {
-        Ok(stream) => serve_stream(conn, stream, addr, queue, input, max).await,
+    let failed = || {
+        let _ = input.send(Io::ConnectFailed { conn, addr });
+    };
+    let stream = match TcpStream::connect(addr).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::debug!(%addr, error = %e, "SIP TCP connect failed");
+            return failed();
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut link = Link {
+        conn,
+        transport: Transport::Tcp,
+        peer: addr,
+        max,
+    };
+    let Some((connector, name)) = tls else {
+        return serve_stream(link, stream, queue, input).await;
+    };
+    let handshake = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, connector.connect(name, stream));
+    match handshake.await {
+        Ok(Ok(stream)) => {
+            link.transport = Transport::Tls;
+            serve_stream(link, stream, queue, input).await;
+        }
+        Ok(Err(e)) => {
+            // A certificate that does not verify ends up here: the peer is unreachable.
+            tracing::warn!(%addr, error = %e, "SIP TLS handshake failed");
+            failed();
+        }
         Err(_) => {
-            let _ = input.send(Io::ConnectFailed { conn, addr });
+            tracing::warn!(%addr, "SIP TLS handshake timed out");
+            failed();
         }
     }
 }
 
-async fn serve_stream(
+/// What a stream task knows about its connection.
+#[derive(Clone, Copy)]
+struct Link {
     conn: ConnId,
-    stream: TcpStream,
+    transport: Transport,
     peer: SocketAddr,
+    max: usize,
+}
+
+async fn serve_stream<S>(
+    link: Link,
+    stream: S,
     mut queue: mpsc::UnboundedReceiver<Bytes>,
     input: mpsc::UnboundedSender<Io>,
-    max: usize,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let Link {
+        conn,
+        transport,
+        peer,
+        max,
+    } = link;
+    let (mut rd, mut wr) = tokio::io::split(stream);
     // The writer ends when the driver drops the connection's sender (after Io::Closed, or
     // after a refusal was queued), having written what was queued.
     tokio::spawn(async move {
@@ -579,7 +755,7 @@ async fn serve_stream(
                 Framed::Message(data) => {
                     let io = Io::Stream {
                         conn,
-                        transport: Transport::Tcp,
+                        transport,
                         source: peer,
                         data,
                         close: false,
@@ -591,7 +767,7 @@ async fn serve_stream(
                 Framed::Broken(data) => {
                     let _ = input.send(Io::Stream {
                         conn,
-                        transport: Transport::Tcp,
+                        transport,
                         source: peer,
                         data,
                         close: true,
