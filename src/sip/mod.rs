@@ -10,15 +10,14 @@
 //!   ua.rs         transactions and dialogs, INVITE both ways, BYE, CANCEL, re-INVITE (sans-IO)
 //!   options.rs    OPTIONS keepalive and peer up/down               (sans-IO, part of ua)
 //!   register.rs   REGISTER client with refresh and back-off        (sans-IO, part of ua)
-//!   message.rs    parse (borrowed header split, rsipstack's URI parser) + checks, printing
+//!   message.rs    parse (rsipstack's parser) + mandatory-header checks, printing
 //!   sdp.rs        SDP offer/answer for G.711 and telephone-event   (syntax, pure)
 //!   auth.rs       digest answers to 401/407                        (pure)
 //!   security.rs   trusted sources and per-source rate limit        (pure)
 //! ```
 //!
-//! rsipstack (`=0.7.14`) provides the method and URI parsers, the digest hash and the
-//! challenge parser; the header section is split by `message.rs` itself (same rules as
-//! rsipstack's `parse_message`, without its per-header allocations). Its transaction and dialog layers are not used: they spawn tokio tasks per
+//! rsipstack (`=0.7.14`) provides the message parser, the digest hash and the challenge
+//! parser. Its transaction and dialog layers are not used: they spawn tokio tasks per
 //! transaction and read the wall clock, which rules out virtual-clock tests and the CPU
 //! budget (40 µs per call), and they drop unparsable requests where RFC 3261 wants a 400.
 //! See `ua.rs` for the state machines and `docs/sip.md` for the operator's view.
