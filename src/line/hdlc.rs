@@ -7,12 +7,11 @@
 //!  line bits (D timeslot values, MSB first)                 frames (address..information)
 //!        │                                                          ▲
 //!        ▼                                                          │
-//!  Decoder: 7-byte word, no six 1s ─▶ stuffed 0s removed ─▶ octets ─▶ FCS ─▶ Counters
-//!           else RX table (ones-run, byte) ───────────────┘   ▲
-//!           else (flag, abort, 6+ ones) bit loop ─────────────┘
+//!  Decoder: 8-byte word, no six 1s ─▶ stuffed 0s removed ─▶ octets ─▶ FCS ─▶ Counters
+//!           else the word split at each flag (same removal) ──────┘   ▲
+//!           else (abort, flag's last bit past the word) bit loop ─────┘
 //!
-//!  Encoder: frame ─▶ FCS ─▶ 6-octet word, no ten 1s ─▶ 0s inserted ─▶ line bytes
-//!                           else TX table (ones-run, octet) ──┘
+//!  Encoder: frame ─▶ FCS ─▶ TX table per octet (run at entry, octet) ─▶ 64-bit word ─▶ line bytes
 //!           idle: flags, at whatever bit phase the last closing flag ended
 //! ```
 //!
@@ -27,19 +26,22 @@
 //!
 //! Why hand-written: no well-kept crate does HDLC zero-bit removal on an unaligned bit
 //! stream at line-simulation speed (the simulator pushes hours of traffic through here), and
-//! a bit-serial loop manages ~16 MB/s. Both directions are table-driven as notes section 6
-//! ("Table-driven speedups") sketches. Receive: index (ones-run at entry, line byte) gives
-//! the destuffed bits, their count and the run at exit, or "slow" when a run of six 1s
-//! completes inside the byte (a flag, an abort or garbage); only those bytes go through
-//! the bit loop. Transmit: index (run at entry, octet) gives up to 10 stuffed bits.
+//! a bit-serial loop manages ~16 MB/s. Notes section 6 ("Table-driven speedups") sketches
+//! the tables; both directions go further.
 //!
-//! One lookup per byte still leaves a serial chain (run out of one lookup, index of the
-//! next) and measured well under the 300 MB/s target, so each direction puts a word path
-//! in front of its table: between flags (almost all the time) seven line bytes, or six
-//! octets, are handled at once with shifts and masks, and the tables take only the bytes
-//! near a flag and the rare long runs of 1s. The baseline x86-64 target has no PEXT or
-//! POPCNT, so the word paths use constant shifts and isolate one bit at a time. The FCS
-//! uses the `crc` crate's slice-by-16 table over the whole frame at once.
+//! Receive works on 64 line bits at a time: shifts and masks find the 0s that follow five
+//! 1s (stuffed, removed) and any run of six 1s. A word with none is all frame content; a
+//! word with a flag is split there and the rest taken from the flag on, so a step can start
+//! at any bit offset (only the last five bits before it matter). Only aborts and a flag
+//! whose last bit lies past the word go through the bit loop. The partial octet waits in
+//! the buffer, so each step stores sixteen bytes and keeps no accumulator.
+//!
+//! Transmit: a table indexed by (ones-run at entry, octet) gives the stuffed bits already
+//! in line order; five octets fill one 64-bit word, stored at once. The exit run of every
+//! octet but FF is known from the octet alone, so consecutive lookups do not wait for each
+//! other. The baseline x86-64 target has no PEXT or POPCNT, so the word code uses constant
+//! shifts and isolates one bit at a time. The FCS uses the `crc` crate's slice-by-16 table
+//! over the whole frame at once.
 
 use std::collections::VecDeque;
 
@@ -57,9 +59,11 @@ const FLAG: u8 = 0x7E;
 const FCS_LEN: usize = 2;
 /// Octets stored per frame, FCS included; one more means "too long".
 const MAX_STORED: usize = MAX_FRAME + FCS_LEN;
-/// Receive buffer: a power of two above `MAX_STORED + 1` so `& (RX_BUF - 1)` is an index the
-/// compiler can see is in bounds, which lets the fast loop store without a branch.
+/// Receive buffer: a power of two above `MAX_STORED + 1`, so `& (RX_BUF - 1)` is an index
+/// the compiler can see is in bounds, plus room for the word path's sixteen-byte store
+/// there: both store without a branch.
 const RX_BUF: usize = 512;
+const RX_STORE: usize = RX_BUF + 16;
 
 static FCS: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_IBM_SDLC);
 
@@ -68,65 +72,23 @@ pub fn fcs(frame: &[u8]) -> u16 {
     FCS.checksum(frame)
 }
 
-// Receive table entry: bits 0-7 destuffed bits (first line bit in bit 0), bits 8-11 their
-// count, bits 12-14 the ones-run at exit; `RX_SLOW` when the byte needs the bit loop.
-const RX_SLOW: u16 = 0x8000;
-static RX: [u16; 8 * 256] = rx_table();
+// Transmit table entry, indexed by (ones-run at entry, octet): bits 54-63 the stuffed bits
+// in line order, left-aligned (the first line bit is bit 63), so they go into the output
+// word with one shift; bits 0-3 their count (8..=10); bits 4-6 the ones-run at exit (0..=4).
+static TX: [u64; 8 * 256] = tx_table();
 
-const fn rx_table() -> [u16; 8 * 256] {
-    let mut table = [0u16; 8 * 256];
-    let mut index = 0;
-    while index < table.len() {
-        let mut ones = (index >> 8) as u32;
-        let byte = (index & 0xFF) as u32;
-        // A run of six or more at entry means the first bit decides flag or abort.
-        let mut slow = ones >= 6;
-        let (mut out, mut count) = (0u32, 0u32);
-        let mut k = 0;
-        while k < 8 && !slow {
-            if (byte >> (7 - k)) & 1 == 1 {
-                ones += 1;
-                if ones >= 6 {
-                    slow = true;
-                } else {
-                    out |= 1 << count;
-                    count += 1;
-                }
-            } else {
-                // After five 1s a 0 is the stuffed one: drop it.
-                if ones != 5 {
-                    count += 1;
-                }
-                ones = 0;
-            }
-            k += 1;
-        }
-        table[index] = if slow {
-            RX_SLOW
-        } else {
-            (out | count << 8 | ones << 12) as u16
-        };
-        index += 1;
-    }
-    table
-}
-
-// Transmit table entry: bits 0-9 the stuffed bits in line order (first bit highest), bits
-// 16-19 their count (8..=10), bits 24-26 the ones-run at exit (0..=4).
-static TX: [u32; 8 * 256] = tx_table();
-
-const fn tx_table() -> [u32; 8 * 256] {
-    let mut table = [0u32; 8 * 256];
+const fn tx_table() -> [u64; 8 * 256] {
+    let mut table = [0u64; 8 * 256];
     let mut index = 0;
     while index < table.len() {
         // Runs 5..7 never occur at entry (a 0 follows every fifth 1); treat them as 4 so
         // every entry is still a valid encoding.
-        let mut ones = (index >> 8) as u32;
+        let mut ones = (index >> 8) as u64;
         if ones > 4 {
             ones = 4;
         }
-        let octet = (index & 0xFF) as u32;
-        let (mut bits, mut count) = (0u32, 0u32);
+        let octet = (index & 0xFF) as u64;
+        let (mut bits, mut count) = (0u64, 0u64);
         let mut k = 0;
         while k < 8 {
             let bit = (octet >> k) & 1;
@@ -144,8 +106,25 @@ const fn tx_table() -> [u32; 8 * 256] {
             }
             k += 1;
         }
-        table[index] = bits | count << 16 | ones << 24;
+        table[index] = bits << (64 - count) | ones << 4 | count;
         index += 1;
+    }
+    table
+}
+
+// The ones-run an octet leaves when it holds a 0 (every octet but FF): its last 1s, less
+// the five a stuffed 0 cuts off. It does not depend on the run at entry, so the encoder
+// knows the next table row without waiting for this octet's entry to load.
+static TX_EXIT: [u8; 256] = tx_exit_table();
+
+const fn tx_exit_table() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut octet = 0;
+    while octet < 256 {
+        // Octets go out LSB first, so the last line bits are the high ones.
+        let last = (octet as u8).leading_ones() as u8;
+        table[octet] = if last >= 5 { last - 5 } else { last };
+        octet += 1;
     }
     table
 }
@@ -173,14 +152,15 @@ pub struct Decoder {
     /// Run of consecutive 1s, saturating at 7 (an abort in progress).
     ones: u32,
     /// Destuffed bits not yet a whole octet; the oldest is bit 0.
-    acc: u32,
+    acc: u64,
     /// How many bits `acc` holds (0..=7).
     nbits: u32,
-    /// Octets stored in `buf`; `MAX_STORED + 1` means the frame overflowed.
+    /// Octets of the frame so far; past `MAX_STORED` it overflowed (the bit loop caps this
+    /// at `MAX_STORED + 1`, the word path does not).
     len: usize,
     /// No flag seen since start or the last abort: bits are discarded, not judged.
     hunting: bool,
-    buf: [u8; RX_BUF],
+    buf: [u8; RX_STORE],
     counters: Counters,
 }
 
@@ -199,7 +179,7 @@ impl Decoder {
             nbits: 0,
             len: 0,
             hunting: true,
-            buf: [0; RX_BUF],
+            buf: [0; RX_STORE],
             counters: Counters::default(),
         }
     }
@@ -207,14 +187,18 @@ impl Decoder {
     /// Feed line bits: each byte carries 8 D-channel bits, most significant first. Calls
     /// `on_frame` with each good frame, FCS removed.
     pub fn decode(&mut self, bits: &[u8], mut on_frame: impl FnMut(&[u8])) {
-        let mut rest = bits;
-        while !rest.is_empty() {
-            let used = self.decode_fast(rest);
-            rest = rest.get(used..).unwrap_or_default();
-            if let Some((&byte, tail)) = rest.split_first() {
-                self.decode_slow(byte, &mut on_frame);
-                rest = tail;
+        let end = bits.len() * 8;
+        let mut pos = 0;
+        while pos < end {
+            if self.ones <= 5 {
+                pos = self.decode_words(bits, pos, &mut on_frame);
+                if pos >= end {
+                    break;
+                }
             }
+            // The word path stopped at a run of six 1s it could not settle (an abort, or
+            // the bit after the sixth 1 is not in its window): bit by bit to a byte edge.
+            pos = self.decode_bits(bits, pos, &mut on_frame);
         }
     }
 
@@ -223,51 +207,127 @@ impl Decoder {
         &self.counters
     }
 
-    /// Runs the fast paths over `bits` until a byte needs the bit loop; returns the bytes
-    /// used. Seven bytes at a time while no run of six 1s is near, else byte by byte.
+    /// The word path from bit `pos` of `bits` (the run at entry is at most five): 64 line
+    /// bits a step, flags included. Returns where it stopped: the end, or a run of six 1s
+    /// it leaves to the bit loop (the run is then five, just before the sixth 1).
     #[inline]
-    fn decode_fast(&mut self, bits: &[u8]) -> usize {
-        // A local copy, so the loops keep the state in registers.
-        let mut fast = Fast {
-            ones: self.ones,
-            acc: self.acc,
+    fn decode_words(&mut self, bits: &[u8], pos: usize, on_frame: &mut impl FnMut(&[u8])) -> usize {
+        // A local copy, so the loop keeps the state in registers; the pending bits wait in
+        // the buffer, where the word path keeps them.
+        let mut word = Words {
+            before: !(u64::MAX >> self.ones),
             nbits: self.nbits,
             len: self.len,
         };
-        let buf = &mut self.buf;
-        let mut used = 0;
-        'bytes: loop {
-            while let Some(word) = bits.get(used..used + 8) {
-                let Ok(word) = <[u8; 8]>::try_from(word) else {
-                    break;
+        self.buf[self.len & (RX_BUF - 1)] = self.acc as u8;
+        // The line bytes from the next one on, and how many bits of it are already taken.
+        let (mut rest, mut shift) = (bits.get(pos >> 3..).unwrap_or_default(), (pos & 7) as u32);
+        let end = loop {
+            if let Some((&window, tail)) = rest.split_first_chunk::<8>() {
+                let line = line_order(u64::from_le_bytes(window));
+                if shift == 0 {
+                    let five = word.five(line);
+                    if line & five == 0 {
+                        // Frame content through the whole window: the usual case.
+                        word.take(&mut self.buf, line, !line & five, 64);
+                        word.before = line;
+                        rest = tail;
+                        continue;
+                    }
+                }
+                let stop;
+                (word, stop) = self.window(word, line >> shift, 64 - shift, on_frame);
+                if let Some(used) = stop {
+                    break (bits.len() - rest.len()) * 8 + (shift + used) as usize;
+                }
+                (rest, shift) = (tail, 0);
+            } else if !rest.is_empty() {
+                // The last few bytes, zero-padded: zeros never complete a run of six 1s,
+                // and `avail` keeps them out of the frame.
+                let mut padded = [0u8; 8];
+                padded[..rest.len()].copy_from_slice(rest);
+                let line = line_order(u64::from_le_bytes(padded)) >> shift;
+                let avail = (rest.len() * 8) as u32 - shift;
+                let stop;
+                (word, stop) = self.window(word, line, avail, on_frame);
+                break match stop {
+                    Some(used) => (bits.len() - rest.len()) * 8 + (shift + used) as usize,
+                    None => bits.len() * 8,
                 };
-                if !fast.word(buf, u64::from_be_bytes(word)) {
-                    break;
-                }
-                used += 7;
+            } else {
+                break bits.len() * 8;
             }
-            // A flag, an abort or the end is near: up to eight bytes through the byte table.
-            let end = bits.len().min(used + 8);
-            if used == end {
-                break;
-            }
-            for &byte in &bits[used..end] {
-                if !fast.byte(buf, byte) {
-                    break 'bytes;
-                }
-                used += 1;
-            }
-        }
-        (self.ones, self.acc, self.nbits, self.len) = (fast.ones, fast.acc, fast.nbits, fast.len);
-        used
+        };
+        self.ones = word.before.leading_ones();
+        (self.nbits, self.len) = (word.nbits, word.len);
+        self.acc = u64::from(self.buf[self.len & (RX_BUF - 1)]);
+        end
     }
 
-    /// The bit loop of notes section 6, for the bytes holding a flag, abort or six 1s. Only
-    /// flag and abort branch; storing is arithmetic, since the bits here are random.
+    /// A window the word loop does not take whole: it holds a run of six 1s, starts
+    /// mid-byte (after a flag) or is the end of the input. `line` has `avail` line bits
+    /// (1..=64, zeros above). Takes them up to a run of six 1s it cannot settle, and returns
+    /// the state and then how many bits it took; flags in between are handled here.
     #[inline(never)]
-    fn decode_slow(&mut self, byte: u8, on_frame: &mut impl FnMut(&[u8])) {
-        for shift in (0..8).rev() {
-            let bit = u32::from(byte >> shift) & 1;
+    fn window(
+        &mut self,
+        mut word: Words,
+        mut line: u64,
+        mut avail: u32,
+        on_frame: &mut impl FnMut(&[u8]),
+    ) -> (Words, Option<u32>) {
+        let mut used = 0;
+        loop {
+            let five = word.five(line);
+            let six = line & five;
+            if six == 0 {
+                let content = u64::MAX >> (64 - avail);
+                word.take(&mut self.buf, line, !line & five & content, avail);
+                // The content's bits, on top of those before it if there are fewer than five.
+                word.before = line << (64 - avail) | word.before.checked_shr(avail).unwrap_or(0);
+                return (word, None);
+            }
+            // The sixth 1 of the first run of six: content stops before it. The bit after
+            // it decides flag (0) or abort (1), if the window holds it.
+            let sixth = six.trailing_zeros();
+            let content = (1u64 << sixth) - 1;
+            word.take(&mut self.buf, line & content, !line & five & content, sixth);
+            if sixth + 1 >= avail || (line >> (sixth + 1)) & 1 == 1 {
+                word.before = !(u64::MAX >> 5);
+                return (word, Some(used + sixth));
+            }
+            (self.nbits, self.len) = (word.nbits, word.len);
+            self.flag(on_frame);
+            // A flag ends with a 0: the run starts again from nothing.
+            word = Words {
+                before: 0,
+                nbits: 0,
+                len: 0,
+            };
+            let taken = sixth + 2;
+            if taken == avail {
+                return (word, None);
+            }
+            (line, avail, used) = (line >> taken, avail - taken, used + taken);
+        }
+    }
+
+    /// The bit loop of notes section 6, from bit `pos` to the end of its byte; returns the
+    /// next bit. It takes what the word path leaves: a flag whose last bit is beyond the
+    /// word, aborts and all-ones fill. Only flag and abort branch; storing is arithmetic.
+    #[inline(never)]
+    fn decode_bits(&mut self, bits: &[u8], pos: usize, on_frame: &mut impl FnMut(&[u8])) -> usize {
+        let Some(&byte) = bits.get(pos >> 3) else {
+            return bits.len() * 8;
+        };
+        let next = (pos | 7) + 1;
+        // An abort in progress stays one through more 1s and stores nothing: an all-ones
+        // line (AIS) costs a compare per byte.
+        if self.ones == 7 && byte == 0xFF {
+            return next;
+        }
+        for shift in (0..8 - (pos & 7) as u32).rev() {
+            let bit = u64::from(byte >> shift) & 1;
             let ones = self.ones;
             if ones == 6 {
                 if bit == 0 {
@@ -279,15 +339,16 @@ impl Decoder {
             // Below five 1s every bit is frame content; at five a 0 is the stuffed one and a
             // 1 is the sixth of a flag or an abort, and past that nothing is stored.
             let keep = u32::from(ones < 5);
-            self.acc |= (bit & keep) << self.nbits;
+            self.acc |= (bit & u64::from(keep)) << self.nbits;
             self.nbits += keep;
             self.buf[self.len & (RX_BUF - 1)] = self.acc as u8;
             let full = self.nbits >> 3;
             self.acc >>= full * 8;
             self.nbits &= 7;
             self.len = (self.len + full as usize).min(MAX_STORED + 1);
-            self.ones = (ones + 1).min(7) * bit;
+            self.ones = (ones + 1).min(7) * bit as u32;
         }
+        next
     }
 
     fn abort(&mut self) {
@@ -303,107 +364,97 @@ impl Decoder {
         self.len = 0;
         self.acc = 0;
         self.nbits = 0;
+        self.ones = 0;
         self.hunting = false;
-        // The stored bits end with the flag's leading 0 and its first five 1s.
+        // The stored bits end with the flag's leading 0 and its first five 1s. None at all
+        // after hunting, or back-to-back flags: nothing to judge.
         let stored = len * 8 + nbits as usize;
-        if hunting || stored <= 6 {
-            return; // first flag after hunting, or back-to-back flags
-        }
-        let counters = &mut self.counters;
-        if len > MAX_STORED || (len == MAX_STORED && nbits > 6) {
-            counters.too_long += 1;
-        } else if nbits != 6 {
-            counters.non_octet += 1;
-        } else if len < MIN_FRAME + FCS_LEN {
-            counters.too_short += 1;
-        } else {
-            let (frame, sent) = self.buf[..len].split_at(len - FCS_LEN);
-            if FCS.checksum(frame).to_le_bytes() == sent {
-                counters.good += 1;
-                on_frame(frame);
+        if !hunting && stored > 6 {
+            let counters = &mut self.counters;
+            if len > MAX_STORED || (len == MAX_STORED && nbits > 6) {
+                counters.too_long += 1;
+            } else if nbits != 6 {
+                counters.non_octet += 1;
+            } else if len < MIN_FRAME + FCS_LEN {
+                counters.too_short += 1;
             } else {
-                counters.bad_fcs += 1;
+                let (frame, sent) = self.buf[..len].split_at(len - FCS_LEN);
+                if FCS.checksum(frame).to_le_bytes() == sent {
+                    counters.good += 1;
+                    on_frame(frame);
+                } else {
+                    counters.bad_fcs += 1;
+                }
             }
         }
+        // The word path keeps pending bits in the buffer: the next frame starts with none.
+        self.buf[0] = 0;
     }
 }
 
-/// The receive state the fast paths touch, held in registers while they run.
-struct Fast {
-    ones: u32,
-    acc: u32,
+/// The receive state the word path touches, held in registers while it runs. The bits
+/// not yet a whole octet wait in the buffer at `len`, with zeros above them.
+#[derive(Debug)]
+struct Words {
+    /// The line bits before the word, the latest in bit 63: stuffing and flags depend on
+    /// the last five only, and they end in a 0 or are a run of at most five 1s.
+    before: u64,
     nbits: u32,
     len: usize,
 }
 
-impl Fast {
-    /// Seven line bytes at once (the first seven of `word`, first line bit most
-    /// significant), unless a run of six 1s (flag, abort) ends among them: then it returns
-    /// false and changes nothing. Seven, not eight, so the byte before (rebuilt from the
-    /// run) fits in the same 64 bits and the result with the pending bits still fits too.
+impl Words {
+    /// Bit i: the five line bits before bit i of `line` are all 1.
     #[inline(always)]
-    fn word(&mut self, buf: &mut [u8; RX_BUF], word: u64) -> bool {
-        if self.ones >= 6 {
-            return false; // the next bit ends a flag or continues an abort
-        }
-        let before = (1u64 << self.ones) - 1;
-        // Bit i of `line` is the i-th line bit (the order octets are assembled in): bits
-        // 0-7 the byte before, 8-63 the seven new bytes.
-        let line = (before << 56 | word >> 8).reverse_bits();
-        // Bit i of `five`: the five line bits before bit i are all 1.
-        let two = line & line << 1;
-        let five = (two & two << 2 & line << 4) << 1;
-        if (line & five) >> 8 != 0 {
-            return false;
-        }
-        // No run of six, so every 0 after five 1s is a stuffed one. Random data has about
-        // one per 62 bits: remove up to two without branching, more in a loop.
-        let (mut bits, mut marks, mut count) = (line, !line & five & !0xFF, 56);
-        for _ in 0..2 {
-            count -= u32::from(marks != 0);
-            (bits, marks) = remove_lowest(bits, marks);
-        }
+    fn five(&self, line: u64) -> u64 {
+        let before = self.before;
+        (line << 1 | before >> 63)
+            & (line << 2 | before >> 62)
+            & (line << 3 | before >> 61)
+            & (line << 4 | before >> 60)
+            & (line << 5 | before >> 59)
+    }
+
+    /// Appends `n` line bits of frame content (`bits`, the first in bit 0, zeros above),
+    /// with the stuffed 0s at `marks` removed, and stores them.
+    #[inline(always)]
+    fn take(&mut self, buf: &mut [u8; RX_STORE], mut bits: u64, mut marks: u64, n: u32) {
+        // Random data has about one stuffed 0 per 64 bits: remove one without branching,
+        // more in a loop.
+        let mut count = n - u32::from(marks != 0);
+        (bits, marks) = remove_lowest(bits, marks);
         while marks != 0 {
             (bits, marks) = remove_lowest(bits, marks);
             count -= 1;
         }
-        let out = u64::from(self.acc) | (bits >> 8) << self.nbits;
-        // Whole octets go to the buffer; storing eight every time keeps this branch-free.
-        let at = self.len.min(MAX_STORED + 1);
-        if let Some(slot) = buf.get_mut(at..at + 8) {
-            slot.copy_from_slice(&out.to_le_bytes());
+        // Sixteen bytes go to the buffer every time, which keeps this branch-free: the
+        // pending bits with the new ones, and what did not fit in the first eight (the two
+        // shifts keep a pending count of 0 from shifting by 64). The bytes past the new
+        // bits are zeros, as the next step expects.
+        let at = self.len & (RX_BUF - 1);
+        let out = u64::from(buf[at]) | bits << self.nbits;
+        let spill = (bits >> 1) >> (63 - self.nbits);
+        if let Some(slot) = buf.get_mut(at..at + 16) {
+            slot[..8].copy_from_slice(&out.to_le_bytes());
+            slot[8..].copy_from_slice(&spill.to_le_bytes());
         }
-        let nbits = self.nbits + count;
-        let full = nbits >> 3;
-        self.acc = (out >> (full * 8)) as u32;
-        self.nbits = nbits & 7;
-        self.len = (self.len + full as usize).min(MAX_STORED + 1);
-        self.ones = ((word >> 8) as u8).trailing_ones();
-        true
+        let total = self.nbits + count;
+        self.nbits = total & 7;
+        // Not capped: past `MAX_STORED` the frame is too long whatever its length, and the
+        // stores wrap round the buffer.
+        self.len += (total >> 3) as usize;
     }
+}
 
-    /// One line byte through the receive table, unless it needs the bit loop: then it
-    /// returns false and changes nothing.
-    #[inline(always)]
-    fn byte(&mut self, buf: &mut [u8; RX_BUF], byte: u8) -> bool {
-        let entry = RX[((self.ones as usize) << 8 | usize::from(byte)) & (RX.len() - 1)];
-        if entry & RX_SLOW != 0 {
-            return false;
-        }
-        // A byte the table takes holds a 0, so the run at its exit is just its trailing
-        // 1s; reading it from the byte keeps each lookup off the previous one's path.
-        self.ones = byte.trailing_ones();
-        let entry = u32::from(entry);
-        self.acc |= (entry & 0xFF) << self.nbits;
-        self.nbits += (entry >> 8) & 0xF;
-        // Store the low octet every time and advance only when it is complete.
-        buf[self.len & (RX_BUF - 1)] = self.acc as u8;
-        let full = self.nbits >> 3;
-        self.acc >>= full * 8;
-        self.nbits &= 7;
-        self.len = (self.len + full as usize).min(MAX_STORED + 1);
-        true
-    }
+/// Line bits in line order from a little-endian load of eight line bytes: bit i is the
+/// i-th line bit (each byte's bits reversed in place: a byte carries its first bit in its
+/// most significant one). `reverse_bits` of a big-endian load gives the same, with two byte
+/// swaps the compiler does not cancel.
+#[inline(always)]
+fn line_order(word: u64) -> u64 {
+    let word = (word >> 4) & 0x0F0F_0F0F_0F0F_0F0F | (word & 0x0F0F_0F0F_0F0F_0F0F) << 4;
+    let word = (word >> 2) & 0x3333_3333_3333_3333 | (word & 0x3333_3333_3333_3333) << 2;
+    (word >> 1) & 0x5555_5555_5555_5555 | (word & 0x5555_5555_5555_5555) << 1
 }
 
 /// Removes from `bits` the bit at the lowest position set in `marks` (nothing if `marks` is
@@ -433,9 +484,12 @@ pub enum PushError {
 /// The transmit half: frames in, line bits out, flags when idle.
 #[derive(Clone, Debug)]
 pub struct Encoder {
-    /// Encoded line bytes not yet handed out start at `head`.
+    /// Encoded line bytes not yet handed out are `line[head..end]`. Past `end` the buffer
+    /// keeps room for one more stuffed frame, written in place with whole-word stores, so
+    /// a frame costs neither a resize nor a truncate.
     line: Vec<u8>,
     head: usize,
+    end: usize,
     /// Bits of the last flag that did not fill a whole byte (0..=7). They are the flag's
     /// last bits, so they need no storage: idle fill and the next frame continue from them.
     phase: u32,
@@ -460,6 +514,7 @@ impl Encoder {
         Encoder {
             line: Vec::new(),
             head: 0,
+            end: 0,
             phase: 0,
             started: false,
             base: 0,
@@ -490,19 +545,27 @@ impl Encoder {
             return Err(PushError::QueueFull);
         }
         self.compact();
+        // Room for an opening flag and one stuffed frame; grown by doubling, so rarely.
+        let need = self.end + 1 + STUFFED_MAX;
+        if self.line.len() < need {
+            self.line.resize(need.max(2 * self.line.len()), 0);
+        }
         if !self.started {
-            self.line.push(FLAG);
+            self.line[self.end] = FLAG;
+            self.end += 1;
             self.started = true;
         }
-        self.phase = encode_stuffed(frame, self.phase, &mut self.line);
-        self.ends.push_back(self.base + self.line.len() as u64);
+        let (written, phase) = encode_stuffed(frame, self.phase, &mut self.line[self.end..]);
+        self.end += written;
+        self.phase = phase;
+        self.ends.push_back(self.base + self.end as u64);
         Ok(())
     }
 
     /// Fill `out` with line bits (each byte 8 bits MSB first): queued frames, flags when
     /// idle.
     pub fn fill(&mut self, out: &mut [u8]) {
-        let staged = self.line.get(self.head..).unwrap_or_default();
+        let staged = self.line.get(self.head..self.end).unwrap_or_default();
         let n = staged.len().min(out.len());
         let (now, idle) = out.split_at_mut(n);
         now.copy_from_slice(&staged[..n]);
@@ -517,12 +580,12 @@ impl Encoder {
     /// True when every queued frame has been handed out: only flags follow. Up to 7 bits
     /// of the last closing flag go out with the next byte of idle fill.
     pub fn is_idle(&self) -> bool {
-        self.head >= self.line.len()
+        self.head >= self.end
     }
 
     /// Line bytes queued before idle fill starts.
     pub fn queued_bytes(&self) -> usize {
-        self.line.len().saturating_sub(self.head)
+        self.end.saturating_sub(self.head)
     }
 
     /// Frames [`push_frame`](Self::push_frame) has dropped (bad length or full queue).
@@ -532,9 +595,11 @@ impl Encoder {
 
     /// Drops line bytes already handed out, so `line` stays bounded under steady traffic.
     fn compact(&mut self) {
-        if self.head == self.line.len() || self.head > self.line.len() / 2 {
-            self.base += self.head as u64;
-            self.line.drain(..self.head.min(self.line.len()));
+        if self.head >= self.end || self.head > self.end / 2 {
+            let head = self.head.min(self.end);
+            self.base += head as u64;
+            self.line.copy_within(head..self.end, 0);
+            self.end -= head;
             self.head = 0;
         }
     }
@@ -544,33 +609,27 @@ impl Encoder {
 /// and room for the 8-byte stores that always write past the end.
 const STUFFED_MAX: usize = (MAX_FRAME + FCS_LEN) * 10 / 8 + 2 + 8;
 
-/// Appends `frame`, its FCS and a closing flag, bit-stuffed, to `line`. The stream so far
-/// ends with a flag of which `phase` bits are still pending (not yet in a whole byte);
-/// returns the pending bits of the new closing flag.
-fn encode_stuffed(frame: &[u8], phase: u32, line: &mut Vec<u8>) -> u32 {
+/// Writes `frame`, its FCS and a closing flag, bit-stuffed, at the start of `line` (at
+/// least [`STUFFED_MAX`] bytes). The stream so far ends with a flag of which `phase` bits
+/// are still pending (not yet in a whole byte); returns the bytes written and the pending
+/// bits of the new closing flag.
+fn encode_stuffed(frame: &[u8], phase: u32, line: &mut [u8]) -> (usize, u32) {
     let frame = &frame[..frame.len().min(MAX_FRAME)];
-    // Stuff straight into `line`, then cut it back to the bytes written.
-    let start = line.len();
-    line.resize(start + STUFFED_MAX, 0);
     let mut out = Stuffed {
-        bytes: &mut line[start..],
+        bytes: line,
         len: 0,
         // The pending bits are the flag's last `phase` bits.
         top: u64::from(FLAG) << 56 << (8 - phase),
         bits: phase,
+        // The flag ends with a 0, so the run starts at 0.
+        ones: 0,
     };
-    // The flag ends with a 0, so the run starts at 0. Words are loaded eight octets at a
-    // time, so the last few octets and the FCS go through a small padded copy.
-    let done = out.octets(0, frame, frame.len().saturating_sub(7));
-    let mut tail = [0u8; 7 + FCS_LEN + 8];
-    let rest = &frame[done.1..];
-    tail[..rest.len()].copy_from_slice(rest);
-    tail[rest.len()..rest.len() + FCS_LEN].copy_from_slice(&FCS.checksum(frame).to_le_bytes());
-    out.octets(done.0, &tail, rest.len() + FCS_LEN);
-    out.push(u64::from(FLAG) << 56, 8);
-    let (len, bits) = (out.len, out.bits);
-    line.truncate(start + len);
-    bits
+    out.octets(frame);
+    out.octets(&FCS.checksum(frame).to_le_bytes());
+    out.top |= (u64::from(FLAG) << 56) >> out.bits;
+    out.bits += 8;
+    out.flush();
+    (out.len, out.bits)
 }
 
 /// Stuffed line bits being packed into bytes, first bit most significant.
@@ -581,43 +640,46 @@ struct Stuffed<'a> {
     /// Bits not yet in a whole byte, left-aligned.
     top: u64,
     bits: u32,
+    /// Run of 1s at the end of the bits so far (0..=4).
+    ones: u32,
 }
 
 impl Stuffed<'_> {
-    /// Stuffs `octets[..count]` after a run of `ones` 1s, six at a time while eight can be
-    /// loaded; returns the run at exit and how many octets it took.
+    /// Stuffs `octets` through the table, five at a time: five octets stuffed (at most 50
+    /// bits) and seven pending fit in the 64-bit `top`, which then goes out in one store.
     #[inline(always)]
-    fn octets(&mut self, mut ones: u32, octets: &[u8], count: usize) -> (u32, usize) {
-        let mut i = 0;
-        while i < count {
-            let Some(word) = octets
-                .get(i..i + 8)
-                .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            else {
-                break;
-            };
-            let n = (count - i).min(6) as u32;
-            if let Some((bits, len, exit)) = stuff_six(ones, u64::from_le_bytes(word), n) {
-                self.push(bits, len);
-                ones = exit;
-                i += n as usize;
-            } else {
-                let entry = TX[((ones as usize) << 8 | usize::from(word[0])) & (TX.len() - 1)];
-                let len = (entry >> 16) & 0xF;
-                self.push(u64::from(entry & 0x3FF) << (64 - len), len);
-                ones = entry >> 24;
-                i += 1;
+    fn octets(&mut self, octets: &[u8]) {
+        let mut chunks = octets.chunks_exact(5);
+        for chunk in &mut chunks {
+            for &octet in chunk {
+                self.octet(octet);
             }
+            self.flush();
         }
-        (ones, i)
+        for &octet in chunks.remainder() {
+            self.octet(octet);
+        }
+        self.flush();
     }
 
-    /// Appends the `count` (at most 56) left-aligned bits of `bits`; stores whole bytes.
     #[inline(always)]
-    fn push(&mut self, bits: u64, count: u32) {
-        self.top |= bits >> self.bits;
-        self.bits += count;
-        // Store eight bytes every time and advance by the whole ones: no branch.
+    fn octet(&mut self, octet: u8) {
+        let entry = TX[((self.ones as usize) << 8 | usize::from(octet)) & (TX.len() - 1)];
+        self.top |= (entry & !0xFF) >> self.bits;
+        self.bits += (entry & 0xF) as u32;
+        // Only FF's exit run depends on the run at entry; taking every other octet's from
+        // `TX_EXIT` keeps the lookups independent of each other.
+        self.ones = if octet == 0xFF {
+            ((entry >> 4) & 7) as u32
+        } else {
+            u32::from(TX_EXIT[usize::from(octet)])
+        };
+    }
+
+    /// Stores the whole bytes of `top` (eight bytes every time, advancing by the whole
+    /// ones: no branch).
+    #[inline(always)]
+    fn flush(&mut self) {
         let at = self.len.min(STUFFED_MAX - 8);
         if let Some(slot) = self.bytes.get_mut(at..at + 8) {
             slot.copy_from_slice(&self.top.to_be_bytes());
@@ -627,49 +689,6 @@ impl Stuffed<'_> {
         self.top <<= full * 8; // at most 56: `bits` stays below 64
         self.bits %= 8;
     }
-}
-
-/// Stuffs the first `n` (1..=6) octets of `octets` (first octet lowest) sent after a run
-/// of `ones` 1s. Returns the stuffed bits left-aligned in line order, their count and the
-/// run at exit, or `None` for the rare run of ten or more 1s (two zeros in one run): the
-/// table handles those octets. Six octets, because with at most eight zeros inserted
-/// (one per six bits) and seven bits pending the result still fits in 64 bits.
-#[inline(always)]
-fn stuff_six(ones: u32, octets: u64, n: u32) -> Option<(u64, u32, u32)> {
-    // Bit i of `line` is the i-th line bit before stuffing: bits 0-7 stand for the bits
-    // already sent (a 0, then `ones` 1s), bits 8.. the octets.
-    let before = ((1u64 << ones) - 1) << (8 - ones);
-    let line = (octets & ((1u64 << (8 * n)) - 1)) << 8 | before;
-    // Bit i of `run5`: line bits i-4..=i are all 1.
-    let two = line & line << 1;
-    let run5 = two & two << 2 & line << 4;
-    if run5 & run5 << 5 != 0 {
-        return None;
-    }
-    // A 0 goes after the bit where each run first reaches five (runs are now below ten).
-    let mut marks = (run5 & !(run5 << 1)) >> 8;
-    let (mut bits, mut count) = (line >> 8, 8 * n);
-    for _ in 0..2 {
-        count += u32::from(marks != 0);
-        (bits, marks) = insert_zero_after_lowest(bits, marks);
-    }
-    while marks != 0 {
-        count += 1;
-        (bits, marks) = insert_zero_after_lowest(bits, marks);
-    }
-    // The run at exit: the 1s at the end, less five if a 0 went in after the fifth.
-    let tail = (line << (56 - 8 * n)).leading_ones();
-    let exit = if tail >= 5 { tail - 5 } else { tail };
-    Some((bits.reverse_bits(), count, exit))
-}
-
-/// Inserts a 0 after the bit at the lowest position set in `marks` (nothing if `marks` is
-/// 0): the bits above it move up one, and so do the remaining marks.
-#[inline(always)]
-fn insert_zero_after_lowest(bits: u64, marks: u64) -> (u64, u64) {
-    let lowest = marks & marks.wrapping_neg();
-    let keep = (lowest << 1).wrapping_sub(1);
-    ((bits & keep) | ((bits & !keep) << 1), (marks ^ lowest) << 1)
 }
 
 #[cfg(test)]
@@ -710,67 +729,52 @@ mod tests {
     }
 
     #[test]
-    fn rx_table_byte_with_flag_is_slow() {
-        assert_eq!(RX[0x7E], RX_SLOW);
-        assert_eq!(RX[5 << 8 | 0x80], RX_SLOW, "run 5 then a 1 is six 1s");
-        assert_eq!(RX[6 << 8], RX_SLOW, "run 6 at entry decides flag or abort");
-    }
-
-    #[test]
-    fn rx_table_stuffed_zero_is_dropped() {
-        // Run 5 at entry, then 0 (stuffed) and 1010101: seven bits survive.
-        let entry = u32::from(RX[5 << 8 | 0x55]);
-        assert_eq!((entry >> 8) & 0xF, 7);
-        assert_eq!(entry & 0x7F, 0b1010101);
-        assert_eq!(entry >> 12, 1);
-    }
-
-    #[test]
     fn tx_table_octet_ff_gets_one_stuffed_zero() {
         let entry = TX[0xFF];
-        assert_eq!((entry >> 16) & 0xF, 9);
-        assert_eq!(entry & 0x3FF, 0b1_1111_0111);
-        assert_eq!(entry >> 24, 3);
+        assert_eq!(entry & 0xF, 9);
+        assert_eq!(entry >> 55, 0b1_1111_0111);
+        assert_eq!((entry >> 4) & 7, 3);
+        // The exit run of an octet holding a 0 does not depend on the run at entry.
+        assert_eq!(TX_EXIT[0xF0], 4);
+        assert_eq!(TX_EXIT[0xFE], 2);
+        assert_eq!(TX_EXIT[0x7F], 0);
     }
 
     #[test]
-    fn word_helpers_six_ones_and_ten_ones_defer_to_the_tables() {
-        let mut fast = Fast {
-            ones: 0,
-            acc: 0,
+    fn line_order_reverses_each_byte_in_place() {
+        assert_eq!(line_order(0x80), 0x01);
+        assert_eq!(line_order(0x01 << 56), 0x80 << 56);
+        assert_eq!(line_order(0xF0_0F), 0x0F_F0);
+    }
+
+    fn word(before: u64) -> Words {
+        Words {
+            before,
             nbits: 0,
             len: 0,
-        };
-        let mut buf = [0; RX_BUF];
-        // A flag in the first seven bytes: the byte path must take it.
-        assert!(!fast.word(&mut buf, u64::from_be_bytes([0, 0, 0x7E, 0, 0, 0, 0, 0])));
-        assert_eq!(fast.len, 0);
-        // Octets FF FF: sixteen 1s, two stuffed zeros in one run.
-        assert_eq!(stuff_six(0, 0xFFFF, 6), None);
+        }
     }
 
     #[test]
-    fn word_helpers_stuff_and_unstuff_one_run_of_five() {
-        // Octet 1F then zeros: five 1s, a 0 after them, 48 + 1 bits.
-        let (bits, count, exit) = stuff_six(0, 0x1F, 6).unwrap();
-        assert_eq!((bits >> 56, count, exit), (0b1111_1000, 49, 0));
-        // Only the first octet of F0 0F: its four 1s at the end are the run at exit.
-        assert_eq!(
-            stuff_six(0, 0x0FF0, 1).map(|(_, c, e)| (c, e)),
-            Some((8, 4))
-        );
-        // And back: line bytes F8 00 .. (the stuffed 0 is the sixth bit) give 1F 00 ...
-        let mut fast = Fast {
-            ones: 0,
-            acc: 0,
-            nbits: 0,
-            len: 0,
-        };
-        let mut buf = [0; RX_BUF];
-        assert!(fast.word(&mut buf, u64::from_be_bytes([0xF8, 0, 0, 0, 0, 0, 0, 0])));
-        assert_eq!((fast.len, buf[0], fast.nbits), (6, 0x1F, 7 * 8 - 1 - 48));
+    fn five_sees_the_run_before_the_word() {
+        // Five 1s before the word: bit 0 follows them; one 1 more and bit 1 does not.
+        assert_eq!(word(!(u64::MAX >> 5)).five(0) & 1, 1);
+        assert_eq!(word(!(u64::MAX >> 4)).five(0) & 1, 0);
+        assert_eq!(word(!(u64::MAX >> 4)).five(1) & 0b11, 0b10);
     }
 
+    #[test]
+    fn take_removes_the_stuffed_zero_and_stores_octets() {
+        let mut buf = [0; RX_STORE];
+        let mut w = word(0);
+        // Line bits 11111 0 then ten 1s: the 0 at bit 5 is stuffed, fifteen 1s remain.
+        let line = 0xFFDF;
+        let marks = !line & w.five(line) & 0xFFFF;
+        assert_eq!(marks, 1 << 5);
+        w.take(&mut buf, line, marks, 16);
+        assert_eq!((w.len, w.nbits), (1, 7));
+        assert_eq!(buf[..3], [0xFF, 0x7F, 0]);
+    }
     #[test]
     fn idle_encoder_fill_sends_flags() {
         let mut encoder = Encoder::new();
