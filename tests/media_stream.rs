@@ -1,6 +1,7 @@
 //! Two sans-IO media streams wired back to back on a virtual clock: `gw` is the gateway's
 //! leg (its line is the B-channel), `far` stands in for the SIP phone (its "line" is the
 //! phone's audio). Datagrams cross through a seeded impairment (loss, jitter).
+#![allow(clippy::unwrap_used, reason = "test fixtures")]
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -16,6 +17,15 @@ use dialgate::media::{g711, rtp};
 const GW: &str = "192.0.2.1:20000";
 const FAR: &str = "198.51.100.7:30000";
 const STEP: usize = 160; // 20 ms of line octets per step
+
+/// The virtual clock's origin: read once, then only ever advanced by the tests.
+#[expect(clippy::disallowed_methods, reason = "origin of the virtual clock")]
+fn t0() -> Instant {
+    Instant::now()
+}
+
+/// (deliver at, order, to the gateway?, RTCP?, bytes)
+type InFlight = Reverse<(Instant, u64, bool, bool, Vec<u8>)>;
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -55,8 +65,7 @@ struct Net {
     rng: fastrand::Rng,
     loss: f64,
     jitter: Duration,
-    /// (deliver at, order, to gw?, rtcp?, bytes)
-    queue: BinaryHeap<Reverse<(Instant, u64, bool, bool, Vec<u8>)>>,
+    queue: BinaryHeap<InFlight>,
     order: u64,
     sent: Vec<(bool, Vec<u8>)>,
 }
@@ -90,7 +99,7 @@ struct Pair {
 
 impl Pair {
     fn new(gw_law: Law, far_law: Law, wire_law: Law, relay: DtmfRelay, net: Net) -> Self {
-        let now = Instant::now();
+        let now = t0();
         let mut gw = Stream::new(now, config(gw_law, 0x1111_1111));
         let mut far = Stream::new(now, config(far_law, 0x2222_2222));
         gw.set_remote(now, remote(FAR, wire_law, relay));
@@ -488,7 +497,7 @@ fn unknown_payload_type_and_garbage_are_counted_not_played() {
 
 #[test]
 fn symmetric_rtp_latches_onto_the_source_address() {
-    let now = Instant::now();
+    let now = t0();
     let mut gw = Stream::new(now, config(Law::MuLaw, 1));
     gw.set_remote(
         now,
@@ -515,7 +524,7 @@ fn symmetric_rtp_latches_onto_the_source_address() {
 
 #[test]
 fn silence_from_the_peer_raises_rtp_timeout_once() {
-    let now = Instant::now();
+    let now = t0();
     let mut gw = Stream::new(now, config(Law::MuLaw, 1));
     gw.set_remote(now, remote(FAR, Law::MuLaw, DtmfRelay::Inband));
     let deadline = gw.poll_timeout().unwrap();
