@@ -45,14 +45,12 @@ fn env(name: &str, default: u64) -> u64 {
 /// User + system CPU seconds of this process.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the ")" of the command name; utime and stime are the 12th and 13th.
+    // Fields after the ")" of the command name start at field 3 (state); utime and
+    // stime are fields 14 and 15, in clock ticks of 1/100 s.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    ticks as f64 / 100.0
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    (field(11) + field(12)) as f64 / 100.0
 }
 
 fn span_thread(ends: Vec<LineEnd>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
