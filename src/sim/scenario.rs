@@ -65,6 +65,18 @@ pub enum Step {
     Load(Load),
     /// Impair the line we send.
     Fault(Fault),
+    /// Expect our own span to be down, or up, within a window.
+    Line(LineCheck),
+}
+
+/// `line:` expect the span down (red, LOS or AIS seen) or up between `at` and
+/// `at + within`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineCheck {
+    pub at: Duration,
+    /// `true`: the span must go (or be) down; `false`: it must be (or come) up.
+    pub down: bool,
+    pub within: Duration,
 }
 
 /// Who ends an answered call.
@@ -737,6 +749,22 @@ enum RawStep {
     Answer(RawAnswer),
     Load(RawLoad),
     Fault(Spanned<RawFault>),
+    Line(RawLine),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawLineState {
+    Down,
+    Up,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    at_ms: Option<u64>,
+    expect: RawLineState,
+    within_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -970,6 +998,11 @@ impl RawStep {
                     hangup: l.hangup.unwrap_or(Hangup::Us),
                 }))
             }
+            RawStep::Line(l) => Ok(Step::Line(LineCheck {
+                at: ms(l.at_ms, 0),
+                down: matches!(l.expect, RawLineState::Down),
+                within: ms(l.within_ms, 5000),
+            })),
             RawStep::Fault(spanned) => {
                 let f = spanned.value;
                 let at = f.at_ms.unwrap_or(0);
