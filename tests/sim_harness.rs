@@ -225,3 +225,161 @@ fn a_wrong_expectation_fails_with_a_reason() {
         "{lines:?}"
     );
 }
+
+/// The gateway's side of the span as the mapper will run it: an `isdn::Pri`, network
+/// side, line clocked, driven by hand between harness steps.
+fn gateway(scenario: &Scenario, t0: Instant) -> dialgate::isdn::Pri {
+    use dialgate::isdn::lapd::Side;
+    use dialgate::isdn::q931::Variant;
+    let mut span = scenario.span.resolve().unwrap().config;
+    span.clock = dialgate::line::Clock::Line;
+    dialgate::isdn::Pri::new(
+        span,
+        dialgate::isdn::Config::t1(Side::Network, Variant::National),
+        t0,
+    )
+}
+
+#[test]
+fn pbx_against_the_gateway_pri_places_a_call_the_test_answers() {
+    use dialgate::isdn::{Command, Event as IsdnEvent, pri};
+    let scenario = Scenario::load(Path::new("tests/scenarios/basic-call.yaml")).unwrap();
+    let t0 = Instant::now();
+    let mut h = Harness::new(5, t0, pbx(&scenario, t0, 5), gateway(&scenario, t0));
+    let mut lines = Vec::new();
+    let mut answered = 0;
+    let done = h.step_until(Duration::from_secs(30), |h| {
+        drain(&mut h.a, &mut lines);
+        while let Some(e) = h.b.poll_event() {
+            if let pri::Event::Isdn(IsdnEvent::Setup(s)) = e {
+                answered += 1;
+                assert_eq!(s.called.as_ref().map(|n| n.digits.as_str()), Some("2001"));
+                let now = h.now();
+                h.b.handle_command(
+                    now,
+                    Command::Connect {
+                        call: s.call,
+                        connected: None,
+                    },
+                );
+            }
+        }
+        h.a.is_finished()
+    });
+    assert!(done && h.a.report().success(), "{lines:?}");
+    assert_eq!(answered, 1);
+    // The whole call ran on the virtual clock: under 3 s of line time.
+    assert!(h.now() < t0 + Duration::from_secs(3), "{:?}", h.now() - t0);
+}
+
+#[test]
+fn rai_fault_puts_the_gateway_span_in_remote_alarm_but_not_down() {
+    let text = "span: { alarms: { recovery_after_ms: 200 } }\nsettle_ms: 0\nsteps:\n  - fault: { at_ms: 100, rai_ms: 500 }\n";
+    let scenario = Scenario::parse(Path::new("rai.yaml"), text).unwrap();
+    let t0 = Instant::now();
+    let mut h = Harness::new(9, t0, pbx(&scenario, t0, 9), gateway(&scenario, t0));
+    let mut lines = Vec::new();
+    let mut rai_seen = false;
+    let mut went_down = false;
+    let mut up_before = false;
+    h.step_until(Duration::from_secs(30), |h| {
+        drain(&mut h.a, &mut lines);
+        while h.b.poll_event().is_some() {}
+        let st = h.b.span().status();
+        up_before |= st.up;
+        if up_before {
+            went_down |= !st.up;
+        }
+        rai_seen |= st.alarms.rai && !st.accepts_new_calls();
+        h.a.is_finished()
+    });
+    assert!(h.a.report().success(), "{lines:?}");
+    assert!(rai_seen, "the gateway never saw RAI: {lines:?}");
+    assert!(!went_down, "RAI took the gateway's span down");
+    assert!(h.b.span().status().accepts_new_calls());
+}
+
+/// Strict mode, case by case: what the peer does wrong becomes a FAIL line.
+fn strict_run(
+    seed: u64,
+    prepare: impl FnOnce(&mut Harness<Pbx, dialgate::isdn::Pri>),
+    mut each: impl FnMut(&mut Harness<Pbx, dialgate::isdn::Pri>),
+) -> Vec<String> {
+    let text = "span: { alarms: { recovery_after_ms: 200 } }\nsteps:\n  - place: { called: \"2001\", expect: cause 21, within_ms: 3000 }\n";
+    let scenario = Scenario::parse(Path::new("strict.yaml"), text).unwrap();
+    let t0 = Instant::now();
+    let mut h = Harness::new(seed, t0, pbx(&scenario, t0, seed), gateway(&scenario, t0));
+    prepare(&mut h);
+    let mut lines = Vec::new();
+    h.step_until(Duration::from_secs(20), |h| {
+        drain(&mut h.a, &mut lines);
+        each(h);
+        // The gateway refuses the call so the run has a normal ending.
+        while let Some(e) = h.b.poll_event() {
+            if let dialgate::isdn::pri::Event::Isdn(dialgate::isdn::Event::Setup(s)) = e {
+                let now = h.now();
+                h.b.handle_command(
+                    now,
+                    dialgate::isdn::Command::Release {
+                        call: s.call,
+                        cause: dialgate::isdn::q931::Cause::CALL_REJECTED,
+                        progress: None,
+                    },
+                );
+            }
+        }
+        h.a.is_finished()
+    });
+    lines
+}
+
+#[test]
+fn strict_clean_peer_gives_no_failure() {
+    let lines = strict_run(21, |_| {}, |_| {});
+    assert!(lines.iter().all(|l| !l.starts_with("FAIL")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("cause 21 (Call rejected) as expected")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn strict_bit_errors_we_did_not_inject_fail_on_bad_fcs() {
+    let lines = strict_run(22, |h| h.b_to_a.set_bit_error_rate(1e-3), |_| {});
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("FAIL:") && l.contains("damaged D-channel frame")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn strict_undefined_lapd_frame_from_the_peer_fails() {
+    let mut sent = false;
+    let lines = strict_run(
+        23,
+        |_| {},
+        |h| {
+            let up =
+                h.b.d_channel()
+                    .lapd()
+                    .is_some_and(|l| l.state().number() == 7);
+            if up && !sent {
+                sent = true;
+                // SAPI 0 command from the network side, TEI 0, control 0x23: no such
+                // U frame in Q.921.
+                h.b.span_mut().send_d_frame(&[0x02, 0x01, 0x23]);
+            }
+        },
+    );
+    assert!(sent);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("FAIL:") && l.contains("LAPD")),
+        "{lines:?}"
+    );
+}

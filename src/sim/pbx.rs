@@ -251,6 +251,7 @@ struct Seen {
     q931: dchannel::ErrorCounts,
     lapd_invalid: u64,
     lapd_mdl: [u64; 6],
+    /// HDLC frames damaged on the line (bad FCS, aborted, too long, not whole octets).
     bad_fcs: u64,
     /// Establishments of the current data link, and of all links before it.
     establishments: u64,
@@ -360,7 +361,7 @@ impl Pbx {
             rules,
             loads,
             faults,
-            faults_injected: false,
+            faults_injected: scenario.line_errors_expected,
             line_checks,
             span_downs: 0,
             seen: Seen::default(),
@@ -1553,14 +1554,19 @@ impl Pbx {
             }
             // FCS errors before the first link-up can be a frame cut by the search for
             // alignment; after it, a clean line has none.
-            let bad_fcs = self.span.counters().hdlc.bad_fcs;
-            if self.t0.is_some() && bad_fcs > self.seen.bad_fcs {
+            let h = self.span.counters().hdlc;
+            let bad = h.bad_fcs + h.aborted + h.too_long + h.non_octet;
+            if self.t0.is_some() && bad > self.seen.bad_fcs {
                 failures.push(format!(
-                    "{} D-channel frame(s) with a bad FCS on a line without injected faults",
-                    bad_fcs - self.seen.bad_fcs
+                    "{} damaged D-channel frame(s) (bad FCS {}, aborted {}, too long {}, not whole octets {}) on a line without injected faults",
+                    bad - self.seen.bad_fcs,
+                    h.bad_fcs,
+                    h.aborted,
+                    h.too_long,
+                    h.non_octet
                 ));
             }
-            self.seen.bad_fcs = bad_fcs;
+            self.seen.bad_fcs = bad;
         }
         for f in failures {
             self.check(false, f);

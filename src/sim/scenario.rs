@@ -52,6 +52,9 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Protocol violations by the peer are failures (the default).
     pub strict: bool,
+    /// Damaged frames on the line we receive are expected (the far end injects faults):
+    /// strict mode then ignores line-level errors, as it does after our own faults.
+    pub line_errors_expected: bool,
 }
 
 /// One scripted action.
@@ -457,6 +460,7 @@ impl Scenario {
             settle: Duration::ZERO,
             timeout: Duration::MAX,
             strict: true,
+            line_errors_expected: false,
         }
     }
 
@@ -483,6 +487,7 @@ impl Scenario {
             settle: self.settle,
             timeout: self.timeout,
             strict: self.strict,
+            line_errors_expected: self.steps.iter().any(|s| matches!(s, Step::Fault(_))),
         }
     }
 
@@ -535,6 +540,7 @@ impl Scenario {
             settle: Duration::from_millis(raw.settle_ms.unwrap_or(1200)),
             timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(120_000)),
             strict: raw.strict.unwrap_or(true),
+            line_errors_expected: raw.line_errors_expected.unwrap_or(false),
         })
     }
 }
@@ -651,6 +657,7 @@ struct RawScenario {
     settle_ms: Option<u64>,
     timeout_ms: Option<u64>,
     strict: Option<bool>,
+    line_errors_expected: Option<bool>,
 }
 
 #[derive(Clone, Copy, Deserialize)]
