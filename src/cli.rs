@@ -125,6 +125,9 @@ pub struct SimArgs {
     /// t1 | e1
     #[arg(long = "type", value_name = "TYPE")]
     pub kind: Option<String>,
+    /// Short for --type e1.
+    #[arg(long, conflicts_with = "kind")]
+    pub e1: bool,
     /// T1 framing: esf | sf
     #[arg(long)]
     pub framing: Option<String>,

@@ -215,3 +215,35 @@ fn bad_scenario_is_a_usage_error_with_its_location() {
         "{err}"
     );
 }
+
+/// The thread API the demo uses: two `sim::run`s in threads of this process, one
+/// listening on an ephemeral port, one connecting to the address the first printed.
+#[test]
+fn run_in_threads_over_tcp_with_output_on_channels() {
+    use dialgate::sim::pbx::PbxConfig;
+    use dialgate::sim::port::Output;
+    use dialgate::sim::{Scenario, SimLine, SimOptions, run};
+
+    let scenario =
+        Scenario::load(std::path::Path::new("tests/scenarios/incoming-call.yaml")).unwrap();
+    let peer = scenario.peer_scenario();
+    let options = |line, s: &Scenario, out| {
+        let mut o = SimOptions::new(line, PbxConfig::new(&s.span.resolve().unwrap()));
+        o.speed = 2.0;
+        o.output = Output::Channel(out);
+        o
+    };
+    let (tx_a, rx_a) = crossbeam_channel::unbounded();
+    let a_options = options(SimLine::Listen("127.0.0.1:0".into()), &scenario, tx_a);
+    let s = scenario.clone();
+    let a = std::thread::spawn(move || run(a_options, &s).unwrap());
+    let first = rx_a.recv_timeout(Duration::from_secs(10)).unwrap();
+    let addr = first.strip_prefix("LISTEN ").unwrap().to_string();
+    let (tx_b, rx_b) = crossbeam_channel::unbounded();
+    let b_options = options(SimLine::Connect(addr), &peer, tx_b);
+    let b = std::thread::spawn(move || run(b_options, &peer).unwrap());
+    let (ra, rb) = (a.join().unwrap(), b.join().unwrap());
+    let lines: Vec<String> = rx_a.try_iter().chain(rx_b.try_iter()).collect();
+    assert!(ra.success() && rb.success(), "{lines:#?}");
+    assert!(lines.iter().any(|l| l == &ra.summary()));
+}

@@ -1650,3 +1650,103 @@ fn load_call(l: &Load) -> Place {
         hear: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::sim::harness::Harness;
+
+    #[expect(clippy::disallowed_methods, reason = "test epoch")]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    fn scenario(text: &str) -> Scenario {
+        Scenario::parse(Path::new("t.yaml"), text).unwrap()
+    }
+
+    fn pbx(s: &Scenario, t0: Instant) -> Pbx {
+        Pbx::new(PbxConfig::new(&s.span.resolve().unwrap()), s, t0)
+    }
+
+    fn checks(p: &mut Pbx) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(e) = p.poll_event() {
+            if let Event::Check { .. } = e {
+                out.push(e.line());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn no_link_by_link_within_fails_and_finishes() {
+        let s = scenario("link_within_ms: 500\nsteps:\n  - place: { called: \"1\" }\n");
+        let t0 = epoch();
+        let mut p = pbx(&s, t0);
+        assert_eq!(
+            p.poll_timeout(),
+            Some(t0 + Duration::from_millis(1)),
+            "the internal clock's first batch"
+        );
+        p.handle_timeout(t0 + Duration::from_millis(499));
+        assert!(!p.is_finished());
+        p.handle_timeout(t0 + Duration::from_millis(500));
+        assert!(p.is_finished());
+        let lines = checks(&mut p);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("FAIL: D-channel never came up")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("FAIL: call to 1 was never placed")),
+            "{lines:?}"
+        );
+        assert_eq!(p.report().summary(), "0 passed, 2 failed");
+    }
+
+    #[test]
+    fn passive_pbx_never_finishes_and_counts_nothing_as_a_check() {
+        let s = Scenario::passive();
+        let t0 = epoch();
+        let mut p = pbx(&s, t0);
+        p.handle_timeout(t0 + Duration::from_secs(10));
+        assert!(!p.is_finished());
+        assert!(checks(&mut p).is_empty());
+    }
+
+    #[test]
+    fn unexpected_incoming_call_is_refused_with_cause_21_and_fails() {
+        let a = scenario(
+            "span: { alarms: { recovery_after_ms: 100 } }\nsettle_ms: 0\nsteps:\n  - place: { called: \"9\", at_ms: 5000, within_ms: 100, expect: no_answer }\n",
+        );
+        let b = scenario(
+            "span: { side: network, clock: line, alarms: { recovery_after_ms: 100 } }\nsettle_ms: 0\nsteps:\n  - place: { called: \"77\", expect: cause 21, within_ms: 2000 }\n  - answer: { called: \"9\", no_answer: true }\n",
+        );
+        let t0 = epoch();
+        let mut h = Harness::new(1, t0, pbx(&a, t0), pbx(&b, t0));
+        let (mut la, mut lb) = (Vec::new(), Vec::new());
+        h.step_until(Duration::from_secs(20), |h| {
+            la.extend(checks(&mut h.a));
+            lb.extend(checks(&mut h.b));
+            h.b.report().passed >= 2
+        });
+        assert!(
+            la.iter()
+                .any(|l| l.starts_with("FAIL: incoming call 1 to 77")
+                    && l.contains("refused with cause 21")),
+            "{la:?}"
+        );
+        assert!(
+            lb.iter()
+                .any(|l| l.contains("cause 21 (Call rejected) as expected")),
+            "{lb:?}"
+        );
+    }
+}

@@ -1161,4 +1161,35 @@ mod tests {
         assert_eq!(span.config.clock, Clock::Line);
         assert_eq!(p.steps.len(), 1);
     }
+
+    #[test]
+    fn hardware_span_mirrored_is_the_other_side_with_the_same_line_keys() {
+        let text = "spans:\n  - name: s\n    type: e1\n    crc4: false\n    line: tcp://127.0.0.1:7002\n    side: network\n    b_channels: 1-5\n    alarms: { recovery_after_ms: 300 }\n";
+        let def = config::parse_file(Path::new("hw.yaml"), text)
+            .unwrap()
+            .remove(0);
+        let span = SpanKeys::mirror(&def).resolve().unwrap();
+        assert_eq!(span.side, Side::User);
+        assert_eq!(span.config.framing, Framing::E1 { crc4: false });
+        assert_eq!(
+            span.config.clock,
+            Clock::Internal,
+            "the simulator is the master"
+        );
+        assert_eq!(span.b_channels, vec![1, 2, 3, 4, 5]);
+        assert_eq!(span.config.recovery_after, Duration::from_millis(300));
+        assert_eq!(span.switch, SwitchType::EuroIsdn);
+    }
+
+    #[test]
+    fn command_line_keys_override_the_scenario_block() {
+        let s = parse("span: { type: t1, side: user, framing: sf }\n").unwrap();
+        let cli = SpanKeys {
+            side: Some(Side::Network),
+            ..SpanKeys::default()
+        };
+        let span = cli.or(&s.span).resolve().unwrap();
+        assert_eq!(span.side, Side::Network);
+        assert_eq!(span.config.framing, Framing::T1(T1Framing::Sf));
+    }
 }
