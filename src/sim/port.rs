@@ -167,7 +167,14 @@ pub fn run(options: SimOptions, scenario: &Scenario) -> io::Result<Report> {
     }
     let report = pbx.report().clone();
     out.line(&report.summary());
-    drop(line);
+    // Let the driver write what is queued before it stops: drop our sender, keep
+    // receiving (so its reads do not fail first), and wait for it.
+    let Line { events, tx, port } = line;
+    drop(tx);
+    if let Some(port) = port {
+        port.close();
+    }
+    drop(events);
     Ok(report)
 }
 
@@ -179,7 +186,7 @@ fn pbx_time(last: &Instant, epoch: Instant) -> Duration {
 struct Line {
     events: Receiver<PortEvent>,
     tx: Sender<Bytes>,
-    _port: Option<transport::LinePort>,
+    port: Option<transport::LinePort>,
 }
 
 fn open(line: &SimLine, out: &mut Printer) -> io::Result<Line> {
@@ -197,7 +204,7 @@ fn open(line: &SimLine, out: &mut Printer) -> io::Result<Line> {
             Ok(Line {
                 events: port.events.clone(),
                 tx: port.tx.clone(),
-                _port: Some(port),
+                port: Some(port),
             })
         }
         SimLine::Connect(addr) => {
@@ -206,7 +213,7 @@ fn open(line: &SimLine, out: &mut Printer) -> io::Result<Line> {
             Ok(Line {
                 events: port.events.clone(),
                 tx: port.tx.clone(),
-                _port: Some(port),
+                port: Some(port),
             })
         }
         SimLine::Serial(path) => {
@@ -215,7 +222,7 @@ fn open(line: &SimLine, out: &mut Printer) -> io::Result<Line> {
             Ok(Line {
                 events: port.events.clone(),
                 tx: port.tx.clone(),
-                _port: Some(port),
+                port: Some(port),
             })
         }
         SimLine::Pty => {
@@ -224,7 +231,7 @@ fn open(line: &SimLine, out: &mut Printer) -> io::Result<Line> {
             Ok(Line {
                 events,
                 tx,
-                _port: None,
+                port: None,
             })
         }
     }
