@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, LineCommand};
 
+mod sim;
 mod watch;
 
 /// Run the command the user asked for.
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Dialplan(args) => crate::routing::command::dialplan(&args),
         Command::Check(args) => crate::routing::command::check(&args),
         Command::Schema(args) => crate::routing::command::schema(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }
 
