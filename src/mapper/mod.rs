@@ -652,7 +652,7 @@ impl Mapper {
             };
             c.deadline = None;
             let Some(leg) = c.sip.take() else { continue };
-            tracing::warn!(call = %id, sip = %leg.id, "no answer to INVITE: giving up the attempt as 408");
+            tracing::info!(call = %id, sip = %leg.id, "no response to INVITE: giving up the attempt as 408");
             self.by_sip.remove(&leg.id);
             self.release_peer(leg.tag);
             self.actions.push_back(Action::Sip(sip::Command::Release {
@@ -953,6 +953,9 @@ impl Mapper {
         }
         c.answered = true;
         c.deadline = None;
+        // Earlier attempts' failures no longer describe the call.
+        c.cause = None;
+        c.status = None;
         let pstn = c.pstn.clone();
         let ringback = std::mem::take(&mut c.ringback);
         self.counters.answered += 1;
@@ -1273,6 +1276,8 @@ impl Mapper {
             return;
         }
         c.answered = true;
+        c.cause = None;
+        c.status = None;
         self.counters.answered += 1;
         self.events.push_back(Event::Answered { call: id });
         if let Some(leg) = &c.sip {

@@ -754,6 +754,7 @@ fn no_response_within_the_invite_timeout_gives_up_and_hunts() {
     m.handle_sip(t0, released(first, Some(487), None));
     assert_eq!(drain(&mut m), vec![]);
     // B times out too: cause 102 to the PBX.
+    assert_eq!(m.poll_timeout(), Some(t0 + Duration::from_secs(8)));
     m.handle_timeout(t0 + Duration::from_secs(8));
     let out = drain(&mut m);
     assert_eq!(out.iter().find_map(isdn_release), Some(Cause(102)));
@@ -1330,4 +1331,22 @@ fn stray_events_are_counted_and_ignored() {
     m.handle_isdn(t0, 99, isdn::Event::LinkUp);
     assert_eq!(drain(&mut m), vec![]);
     assert_eq!(m.counters().stray, 3);
+}
+
+#[test]
+fn answer_after_a_failed_attempt_ends_with_the_answered_calls_cause() {
+    let (mut m, t0) = mapper();
+    let (_, first) = pstn_call_invited(&mut m, t0, "5551234");
+    m.handle_sip(t0, released(first, Some(503), None));
+    let second = drain(&mut m).iter().find_map(place).expect("hunted").call;
+    m.handle_sip(
+        t0,
+        sip::Event::Answered {
+            call: second,
+            media: None,
+        },
+    );
+    m.handle_sip(t0, released(second, None, None));
+    m.handle_isdn(t0, 0, cleared(isdn::CallId(1), 16));
+    assert_eq!(ended(&mut m), Some((Cause(16), None, true)));
 }
