@@ -29,6 +29,8 @@ pub enum Command {
     /// A self-contained demonstration: gateway, simulated PBX and SIP endpoint in one
     /// process, calls both ways, a ladder per call.
     Demo(DemoArgs),
+    /// A simulated PBX at the far end of a span: scenarios, checks, clock master.
+    Sim(Box<SimArgs>),
 }
 
 /// `dialgate line ...`
@@ -144,4 +146,77 @@ pub struct DemoArgs {
     /// Print the ladders only for calls that did not do what they should.
     #[arg(long)]
     pub quiet: bool,
+}
+/// `dialgate sim [--listen URL | --connect URL | --pty] [span keys] [--speed N] [--scenario FILE]...`
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Listen for the gateway: tcp-listen://HOST:PORT (or HOST:PORT). The default, on
+    /// 127.0.0.1:7001 for T1 and 127.0.0.1:7002 for E1, unless --hardware names a line.
+    #[arg(long, conflicts_with_all = ["connect", "pty"])]
+    pub listen: Option<String>,
+    /// Connect to a gateway listening at tcp://HOST:PORT.
+    #[arg(long, conflicts_with = "pty")]
+    pub connect: Option<String>,
+    /// Create a pseudo-terminal; its slave path is printed first (`PTY /dev/pts/N`).
+    #[arg(long)]
+    pub pty: bool,
+    /// Hardware YAML whose span the simulator mirrors (the other side, same framing,
+    /// switch, channels and alarm timers; it listens where the span connects).
+    #[arg(long)]
+    pub hardware: Option<PathBuf>,
+    /// The span of --hardware (default: the first).
+    #[arg(long, requires = "hardware")]
+    pub span: Option<String>,
+    /// t1 | e1
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// T1 framing: esf | sf
+    #[arg(long)]
+    pub framing: Option<String>,
+    /// E1 CRC-4: on | off
+    #[arg(long)]
+    pub crc4: Option<String>,
+    /// The side the simulator plays: user | network (default user: a PBX).
+    #[arg(long)]
+    pub side: Option<String>,
+    /// national | 5ess | dms100 | euroisdn
+    #[arg(long)]
+    pub switch: Option<String>,
+    /// internal (default: the simulator is the clock master) | line
+    #[arg(long)]
+    pub clock: Option<String>,
+    /// mulaw | alaw
+    #[arg(long)]
+    pub law: Option<String>,
+    /// B-channels in service, e.g. "1-23" or "1-15,17-31".
+    #[arg(long)]
+    pub b_channels: Option<String>,
+    /// Red alarm after this much OOF (ms).
+    #[arg(long)]
+    pub red_after_ms: Option<u64>,
+    /// Alignment must hold this long before the span is up (ms).
+    #[arg(long)]
+    pub recovery_after_ms: Option<u64>,
+    /// No bytes this long is loss of signal (ms).
+    #[arg(long)]
+    pub los_after_ms: Option<u64>,
+    /// Run the line and every timer N times faster than real time.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Scenario files, run one after another; without one, a passive PBX that answers
+    /// every call.
+    #[arg(long)]
+    pub scenario: Vec<PathBuf>,
+    /// Play the scenario's `peer:` steps on the mirrored span (sim against sim).
+    #[arg(long)]
+    pub play_peer: bool,
+    /// Seed of the line impairments.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print every Q.931 message sent and received.
+    #[arg(long)]
+    pub trace: bool,
+    /// Stop after this many seconds of real time.
+    #[arg(long)]
+    pub duration: Option<f64>,
 }

@@ -425,7 +425,7 @@ pub fn valid_b_channels(framing: Framing) -> Vec<u8> {
 }
 
 /// Parse `"1-15,17-31"` or `"1-5, 9"` into channel numbers, each one of `valid`.
-fn parse_channel_list(text: &str, valid: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn parse_channel_list(text: &str, valid: &[u8]) -> Result<Vec<u8>, String> {
     let allowed = || {
         let first = valid.first().copied().unwrap_or(0);
         let last = valid.last().copied().unwrap_or(0);

@@ -132,6 +132,8 @@ pub struct Span {
     reported_crc_errors: u64,
     /// Slips from driver drops, kept apart from the framer's realignment slips.
     lost_slips: u64,
+    /// RAI asked for from above (a simulator's fault), sent whatever our alarms say.
+    forced_rai: bool,
 }
 
 impl Span {
@@ -169,6 +171,7 @@ impl Span {
             d_octets: Vec::new(),
             reported_crc_errors: 0,
             lost_slips: 0,
+            forced_rai: false,
         }
     }
 
@@ -271,6 +274,12 @@ impl Span {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Send the remote alarm indication while `on`, even with no alarm of our own (the
+    /// simulator's RAI fault); our own red, LOS and AIS still send it regardless.
+    pub fn set_send_rai(&mut self, on: bool) {
+        self.forced_rai = on;
     }
 
     /// Queue a LAPD frame (without FCS) for the D-channel.
@@ -405,7 +414,7 @@ impl Span {
 
     /// Build and pack frames until `frames_tx == due`.
     fn transmit_until(&mut self, due: u64) {
-        let rai = self.alarms.sends_rai();
+        let rai = self.alarms.sends_rai() || self.forced_rai;
         match &mut self.tx {
             Transmitter::T1(tx) => tx.set_rai(rai),
             Transmitter::E1(tx) => tx.set_rai(rai),
