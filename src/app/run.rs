@@ -23,6 +23,8 @@ use crate::sip;
 
 /// How long cleared calls get to finish their signalling before we exit anyway.
 const CLEAR_WAIT: Duration = Duration::from_secs(2);
+/// How long the spans and SIP keep running after the last call ended.
+const LINGER: Duration = Duration::from_millis(300);
 
 pub(super) fn run(args: &RunArgs) -> ExitCode {
     match daemon(args) {
@@ -137,6 +139,8 @@ async fn drain(gateway: &Gateway, grace: Duration) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    // Let the last DISCONNECT/RELEASE and BYE exchanges cross before the lines close.
+    tokio::time::sleep(LINGER).await;
     tracing::info!(calls = gateway.calls(), "stopped");
 }
 
