@@ -138,6 +138,9 @@ pub enum StartError {
     /// A thread could not be spawned.
     #[error("cannot start a thread: {0}")]
     Thread(io::Error),
+    /// The media engine did not start (e.g. an RTP range without a port pair).
+    #[error("media: {0}")]
+    Media(io::Error),
 }
 
 impl Gateway {
@@ -187,6 +190,11 @@ impl Gateway {
         let sip_addr = endpoint
             .local_addr(sip::Transport::Udp)
             .unwrap_or(config.sip_listen);
+        let legs = Legs::start(MediaConfig {
+            bind: config.rtp_bind,
+            rtp_ports: config.rtp_ports.clone(),
+        })
+        .map_err(StartError::Media)?;
 
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let mut stacks = Vec::new();
@@ -230,10 +238,6 @@ impl Gateway {
         mapper_config.invite_timeout = config.invite_timeout;
         mapper_config.seed = u64::from(sip_addr.port()) ^ 0x9e37_79b9;
         let mapper = Mapper::new(mapper_config, table, endpoint.call_ids().clone());
-        let legs = Legs::new(MediaConfig {
-            bind: config.rtp_bind,
-            rtp_ports: config.rtp_ports.clone(),
-        });
         let calls = Arc::new(AtomicUsize::new(0));
         let (control, control_rx) = mpsc::unbounded_channel();
         let task = MapperTask {

@@ -1,25 +1,26 @@
-//! The daemon's side of the media seam (`docs/architecture.md`, "The seams"): one RTP
-//! leg per call, asked for by the mapper ([`mapper::Media`]).
-//!
-//! Until `media::Engine` is wired in, a leg is an honest placeholder: a real even RTP
-//! port (and the RTCP port above it) bound from the configured range, so the address
-//! in our SDP is one we own and nobody else gets it while the call lasts; the peer's
-//! SDP is recorded; the B-channel is opened on the span and its samples are consumed,
-//! but no RTP is sent or played out yet.
+//! The daemon's side of the media seam (`docs/architecture.md`, "The seams"): one
+//! [`media::Leg`] per call, asked for by the mapper ([`mapper::Media`]).
 //!
 //! ```text
-//!   mapper ─Media::Open─▶ Legs::open ─▶ bind RTP/RTCP ─▶ handle_media_opened(addr)
+//!   mapper ─Media::Open─▶ Engine::open(law) ─▶ handle_media_opened(leg.local_addr())
+//!   mapper ─Media::Remote─▶ leg.set_remote(from the peer's SDP)
 //!   mapper ─Media::Connect─▶ stack thread: open_b_channel, samples ⇄ LineEnd
-//!   mapper ─Media::Close─▶ drop the sockets (ports free at once)
+//!   mapper ─Media::Play─▶ leg.play(ringback of the span's tone plan)
+//!   mapper ─Media::Close─▶ drop the leg (its ports are free at once)
 //! ```
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 
 use crate::line::Law;
 use crate::mapper::{self, CallId};
+use crate::media::tone::{ToneSpec, TonePlan};
+use crate::media::{self, DtmfRelay, Remote};
 use crate::sip;
+
+pub(crate) use crate::media::LineEnd;
 
 /// Where legs bind.
 #[derive(Clone, Debug)]
@@ -31,107 +32,98 @@ pub(crate) struct MediaConfig {
 }
 
 struct Leg {
-    _rtp: UdpSocket,
-    _rtcp: UdpSocket,
-    addr: SocketAddr,
+    leg: media::Leg,
     law: Law,
-    remote: Option<sip::Media>,
-    tone: Option<mapper::Tone>,
 }
 
 /// The open legs, by call.
 pub(crate) struct Legs {
-    config: MediaConfig,
-    next: u16,
+    engine: media::Engine,
     legs: HashMap<CallId, Leg>,
 }
 
-/// The line side of a leg, handed to the span's stack thread.
-#[derive(Debug)]
-pub(crate) struct LineEnd {}
-
-impl LineEnd {
-    /// B-channel samples read from the line.
-    pub(crate) fn push_from_line(&self, samples: &[u8]) {
-        // Placeholder leg: nothing to send them to yet.
-        let _ = samples;
-    }
-
-    /// Samples to write to the line; 0 leaves the channel at its idle code.
-    pub(crate) fn pull_to_line(&self, out: &mut [u8]) -> usize {
-        let _ = out;
-        0
-    }
-}
-
 impl Legs {
-    pub(crate) fn new(config: MediaConfig) -> Self {
-        let next = *config.rtp_ports.start() & !1;
-        Self {
-            config,
-            next,
+    /// Start the media engine (inside the tokio runtime).
+    pub(crate) fn start(config: MediaConfig) -> io::Result<Self> {
+        let engine = media::Engine::start(media::Config {
+            bind: config.bind,
+            rtp_ports: config.rtp_ports,
+            ..media::Config::default()
+        })?;
+        Ok(Self {
+            engine,
             legs: HashMap::new(),
-        }
+        })
     }
 
-    /// Bind an even RTP port and the RTCP port above it, walking the range once.
+    /// Bind an RTP/RTCP pair for the call.
     pub(crate) fn open(&mut self, call: CallId, law: Law) -> Option<SocketAddr> {
-        let (first, last) = (
-            *self.config.rtp_ports.start() & !1,
-            *self.config.rtp_ports.end(),
-        );
-        let span = u32::from(last.saturating_sub(first)) / 2 + 1;
-        for _ in 0..span {
-            let port = self.next;
-            self.next = if port.saturating_add(2) > last {
-                first
-            } else {
-                port + 2
-            };
-            let Ok(rtp) = UdpSocket::bind((self.config.bind, port)) else {
-                continue;
-            };
-            let Ok(rtcp) = UdpSocket::bind((self.config.bind, port + 1)) else {
-                continue;
-            };
-            let addr = SocketAddr::new(self.config.bind, port);
-            self.legs.insert(
-                call,
-                Leg {
-                    _rtp: rtp,
-                    _rtcp: rtcp,
-                    addr,
-                    law,
-                    remote: None,
-                    tone: None,
-                },
-            );
-            return Some(addr);
+        match self.engine.open(law) {
+            Ok(leg) => {
+                let addr = leg.local_addr();
+                self.legs.insert(call, Leg { leg, law });
+                Some(addr)
+            }
+            Err(error) => {
+                tracing::warn!(%call, %error, "no media leg for the call");
+                None
+            }
         }
-        tracing::warn!(%call, "no free RTP port pair in the range");
-        None
     }
 
+    /// The peer's SDP: its first G.711 codec is the one the offer/answer settled on.
     pub(crate) fn set_remote(&mut self, call: CallId, media: sip::Media) {
-        if let Some(leg) = self.legs.get_mut(&call) {
-            tracing::debug!(%call, remote = %media.rtp, "peer media");
-            leg.remote = Some(media);
-        }
+        let Some(leg) = self.legs.get(&call) else {
+            return;
+        };
+        let (law, payload_type) = match media.codecs.first() {
+            Some(sip::Codec::Pcma) => (Law::ALaw, 8),
+            Some(sip::Codec::Pcmu) => (Law::MuLaw, 0),
+            None => (leg.law, if leg.law == Law::ALaw { 8 } else { 0 }),
+        };
+        let ptime_ms = media
+            .ptime
+            .and_then(|p| u8::try_from(p).ok())
+            .unwrap_or(20)
+            .clamp(10, 30);
+        tracing::debug!(%call, remote = %media.rtp, ?law, ptime_ms, "peer media");
+        leg.leg.set_remote(Remote {
+            addr: media.rtp,
+            law,
+            payload_type,
+            ptime_ms,
+            telephone_event: media.telephone_event,
+            dtmf_relay: if media.telephone_event.is_some() {
+                DtmfRelay::RtpNte
+            } else {
+                DtmfRelay::Inband
+            },
+            symmetric: false,
+        });
     }
 
+    /// Ringback in the tone plan of the span's law (North American on mu-law spans,
+    /// European on A-law), or back to RTP.
     pub(crate) fn play(&mut self, call: CallId, tone: Option<mapper::Tone>) {
-        if let Some(leg) = self.legs.get_mut(&call) {
-            leg.tone = tone;
+        if let Some(leg) = self.legs.get(&call) {
+            let plan = if leg.law == Law::MuLaw {
+                TonePlan::Us
+            } else {
+                TonePlan::Eu
+            };
+            leg.leg.play(tone.map(|t| match t {
+                mapper::Tone::Ringback => ToneSpec::ringback(plan),
+            }));
         }
     }
 
     pub(crate) fn line_end(&self, call: CallId) -> Option<LineEnd> {
-        self.legs.get(&call).map(|_| LineEnd {})
+        self.legs.get(&call).map(|l| l.leg.line_end())
     }
 
     pub(crate) fn close(&mut self, call: CallId) {
         if let Some(leg) = self.legs.remove(&call) {
-            tracing::debug!(%call, addr = %leg.addr, law = ?leg.law, "media leg closed");
+            tracing::debug!(%call, stats = ?leg.leg.stats(), "media leg closed");
         }
     }
 
