@@ -16,7 +16,7 @@ use std::ops::RangeInclusive;
 
 use crate::line::Law;
 use crate::mapper::{self, CallId};
-use crate::media::tone::{ToneSpec, TonePlan};
+use crate::media::tone::{TonePlan, ToneSpec};
 use crate::media::{self, DtmfRelay, Remote};
 use crate::sip;
 
