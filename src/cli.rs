@@ -158,8 +158,11 @@ pub struct SimArgs {
     #[arg(long, conflicts_with = "pty")]
     pub connect: Option<String>,
     /// Create a pseudo-terminal; its slave path is printed first (`PTY /dev/pts/N`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "serial")]
     pub pty: bool,
+    /// Open a serial device, e.g. another simulator's pty (sim against sim).
+    #[arg(long, conflicts_with_all = ["listen", "connect"])]
+    pub serial: Option<PathBuf>,
     /// Hardware YAML whose span the simulator mirrors (the other side, same framing,
     /// switch, channels and alarm timers; it listens where the span connects).
     #[arg(long)]
@@ -170,6 +173,9 @@ pub struct SimArgs {
     /// t1 | e1
     #[arg(long = "type", value_name = "TYPE")]
     pub kind: Option<String>,
+    /// Short for --type e1.
+    #[arg(long, conflicts_with = "kind")]
+    pub e1: bool,
     /// T1 framing: esf | sf
     #[arg(long)]
     pub framing: Option<String>,

@@ -107,6 +107,9 @@ fn line_for(
     if args.pty {
         return Ok(SimLine::Pty);
     }
+    if let Some(path) = &args.serial {
+        return Ok(SimLine::Serial(path.clone()));
+    }
     if let Some(l) = &args.listen {
         return Ok(SimLine::Listen(strip(l, "tcp-listen://")));
     }

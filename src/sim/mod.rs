@@ -17,7 +17,9 @@
 //! - [`harness`]: a `Pbx` against any other sans-IO line endpoint on a virtual clock.
 //! - [`port`]: the same `Pbx` on a real transport, as the clock master.
 //! - [`impair`]: seeded bit errors, slips, loss of signal and AIS.
+//! - `bchannel`: the tone and DTMF a call sends and listens for (the media layer's DSP).
 
+mod bchannel;
 pub mod harness;
 pub mod impair;
 pub mod pbx;

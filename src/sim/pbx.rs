@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::bchannel::{Audio, Finding};
 use super::impair::Impair;
 use super::scenario::{
-    Answer, Bearer, Expect, Fault, FaultKind, Hangup, Hear, Load, Place, Presentation, Response,
-    Scenario, Send, SimSpan, Step,
+    Answer, Bearer, Expect, Fault, FaultKind, Hangup, Hear, LineCheck, Load, Place, Presentation,
+    Response, Scenario, Send, SimSpan, Step,
 };
 use crate::config::SwitchType;
 use crate::isdn::dchannel::{self, CallId, ClearOrigin, Command, DChannel, Direction};
@@ -139,6 +140,8 @@ const CLEAR_GRACE: Duration = Duration::from_secs(10);
 const DRAIN_MIN: Duration = Duration::from_millis(300);
 /// ...and at most this long for the D-channel's calls to clear.
 const DRAIN_MAX: Duration = Duration::from_secs(3);
+/// A fault is judged no sooner than this after it ends.
+const FAULT_SETTLE: Duration = Duration::from_secs(1);
 /// How long clearing that we started may take.
 const RELEASE_WITHIN: Duration = Duration::from_secs(10);
 
@@ -173,10 +176,12 @@ struct Call {
     phase: Phase,
     deadline: Option<Instant>,
     placed_at: Instant,
-    #[expect(dead_code, reason = "the B-channel verbs come with the media DSP")]
     send: Vec<Send>,
-    #[expect(dead_code, reason = "the B-channel verbs come with the media DSP")]
     hear: Vec<Hear>,
+    /// The B-channel, once known.
+    channel: Option<u8>,
+    /// Its audio script, while connected (only for calls that send or listen).
+    audio: Option<Audio>,
 }
 
 #[derive(Debug)]
@@ -224,6 +229,14 @@ struct FaultRun {
     link_lost: bool,
 }
 
+#[derive(Debug)]
+struct LineWatch {
+    spec: LineCheck,
+    /// Span-down events counted when the window opened; `None` before it opens.
+    downs_at_open: Option<u64>,
+    done: bool,
+}
+
 /// A scheduled outgoing call.
 #[derive(Debug)]
 struct Pending {
@@ -238,6 +251,7 @@ struct Seen {
     q931: dchannel::ErrorCounts,
     lapd_invalid: u64,
     lapd_mdl: [u64; 6],
+    /// HDLC frames damaged on the line (bad FCS, aborted, too long, not whole octets).
     bad_fcs: u64,
     /// Establishments of the current data link, and of all links before it.
     establishments: u64,
@@ -268,6 +282,8 @@ pub struct Pbx {
     loads: Vec<LoadTally>,
     faults: Vec<FaultRun>,
     faults_injected: bool,
+    line_checks: Vec<LineWatch>,
+    span_downs: u64,
     seen: Seen,
     events: VecDeque<Event>,
     report: Report,
@@ -285,6 +301,7 @@ impl Pbx {
         let mut rules = Vec::new();
         let mut loads = Vec::new();
         let mut faults = Vec::new();
+        let mut line_checks = Vec::new();
         for step in &scenario.steps {
             match step {
                 Step::Place(p) => pending.push(Pending {
@@ -307,6 +324,11 @@ impl Pbx {
                         });
                     }
                 }
+                Step::Line(l) => line_checks.push(LineWatch {
+                    spec: l.clone(),
+                    downs_at_open: None,
+                    done: false,
+                }),
                 Step::Fault(f) => faults.push(FaultRun {
                     label: describe_fault(&f.kind),
                     spec: f.clone(),
@@ -339,7 +361,9 @@ impl Pbx {
             rules,
             loads,
             faults,
-            faults_injected: false,
+            faults_injected: scenario.line_errors_expected,
+            line_checks,
+            span_downs: 0,
             seen: Seen::default(),
             events: VecDeque::new(),
             report: Report::default(),
@@ -353,6 +377,9 @@ impl Pbx {
     /// Line bytes received from the far end.
     pub fn handle_rx(&mut self, now: Instant, bytes: &[u8]) {
         self.span.handle_rx(now, bytes);
+        self.pump(now);
+        // A line-clocked PBX has few timeouts of its own: its scripts run on the line.
+        self.run_scripts(now);
         self.pump(now);
     }
 
@@ -401,7 +428,15 @@ impl Pbx {
                         next,
                         match f.phase {
                             FaultPhase::Waiting => Some(t0 + f.spec.at),
+                            // Frames are dropped as they are sent: no deadline.
+                            FaultPhase::Active { .. }
+                                if matches!(f.spec.kind, FaultKind::DropDFrames { .. }) =>
+                            {
+                                None
+                            }
                             FaultPhase::Active { until } => Some(until),
+                            // Judged on every turn (the line keeps us busy); this is the
+                            // last word.
                             FaultPhase::Recovering { deadline, .. } => Some(deadline),
                             FaultPhase::Done => None,
                         },
@@ -411,6 +446,20 @@ impl Pbx {
         }
         for call in self.calls.values() {
             next = min(next, call.deadline);
+        }
+        if let Some(t0) = self.t0 {
+            for l in self.line_checks.iter().filter(|l| !l.done) {
+                // Checked on every wake-up once open; the window's end is the deadline.
+                let open = t0 + l.spec.at;
+                next = min(
+                    next,
+                    Some(if l.downs_at_open.is_some() {
+                        open + l.spec.within
+                    } else {
+                        open
+                    }),
+                );
+            }
         }
         if let Some(drain) = self.drain_from {
             next = min(next, Some(drain + DRAIN_MIN));
@@ -485,6 +534,15 @@ impl Pbx {
                 unfinished.push(format!("fault {}: not over ({reason})", f.label));
             }
         }
+        for l in &self.line_checks {
+            if !l.done {
+                let state = if l.spec.down { "down" } else { "up" };
+                unfinished.push(format!(
+                    "span {state} check at {} ms never ran ({reason})",
+                    l.spec.at.as_millis()
+                ));
+            }
+        }
         for text in unfinished {
             self.check(false, text);
         }
@@ -540,8 +598,23 @@ impl Pbx {
         }
         self.watch_link(now);
         self.check_strict();
+        self.pump_audio();
         while let Some(bytes) = self.span.poll_transmit() {
             self.impair.apply(&bytes, &mut self.tx);
+        }
+    }
+
+    fn pump_audio(&mut self) {
+        let mut findings: Vec<(String, Finding)> = Vec::new();
+        let mut found = Vec::new();
+        for call in self.calls.values_mut() {
+            if let Some(audio) = &mut call.audio {
+                audio.pump(&mut self.span, &mut found);
+                findings.extend(found.drain(..).map(|f| (call.label.clone(), f)));
+            }
+        }
+        for (label, f) in findings {
+            self.check(f.ok, format!("{label}: {}", f.text));
         }
     }
 
@@ -553,6 +626,7 @@ impl Pbx {
                 self.info("span up".into());
             }
             span::Event::SpanDown => {
+                self.span_downs += 1;
                 self.d.handle_link_down(now);
                 self.info("span down".into());
                 for f in &mut self.faults {
@@ -690,7 +764,10 @@ impl Pbx {
     /// An incoming SETUP: the first answer rule that still takes calls decides.
     fn incoming(&mut self, now: Instant, setup: &dchannel::SetupIndication) {
         let called = setup.called.as_ref().map_or("", |n| n.digits.as_str());
-        let calling = setup.calling.as_ref().map_or("", |n| n.digits.as_str());
+        let calling = setup
+            .calling
+            .as_ref()
+            .map_or("(no number)", |n| n.digits.as_str());
         self.call_seq += 1;
         let label = format!("incoming call {} to {called}", self.call_seq);
         let open: Vec<usize> = (0..self.rules.len())
@@ -783,6 +860,8 @@ impl Pbx {
             placed_at: now,
             send: spec.send.clone(),
             hear: spec.hear.clone(),
+            channel: Some(setup.channel),
+            audio: None,
         };
         match spec.response {
             Response::Reject(cause) => {
@@ -848,6 +927,10 @@ impl Pbx {
         match expect {
             Expect::Connect => {
                 call.phase = Phase::Connected { since: now };
+                call.channel = Some(channel);
+                if !(call.send.is_empty() && call.hear.is_empty()) {
+                    call.audio = Audio::open(&mut self.span, channel, &call.send, &call.hear);
+                }
                 call.deadline = Some(match call.hangup {
                     Hangup::Us => now + call.hold,
                     Hangup::Them => now + call.hold + CLEAR_GRACE,
@@ -883,9 +966,15 @@ impl Pbx {
     }
 
     fn cleared(&mut self, now: Instant, id: CallId, cause: Cause, origin: ClearOrigin) {
-        let Some(call) = self.calls.remove(&id) else {
+        let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
+        if let Some(audio) = call.audio.take() {
+            let label = call.label.clone();
+            for f in audio.close(&mut self.span) {
+                self.check(f.ok, format!("{label}: {}", f.text));
+            }
+        }
         let label = &call.label;
         let by = match origin {
             ClearOrigin::Peer => "by the far end",
@@ -1010,12 +1099,16 @@ impl Pbx {
             }
             return;
         };
+        // Faults first: a fault and a call at the same time means the call meets it.
+        for i in 0..self.faults.len() {
+            self.run_fault(now, t0, i);
+        }
         while self.pending.first().is_some_and(|p| t0 + p.at <= now) {
             let p = self.pending.remove(0);
             self.place(now, p);
         }
-        for i in 0..self.faults.len() {
-            self.run_fault(now, t0, i);
+        for i in 0..self.line_checks.len() {
+            self.run_line_check(now, t0, i);
         }
         let due: Vec<CallId> = self
             .calls
@@ -1119,6 +1212,8 @@ impl Pbx {
                 placed_at: now,
                 send: place.send,
                 hear: place.hear,
+                channel: None,
+                audio: None,
             },
         );
         self.info(format!("{label}: placing (SETUP)"));
@@ -1173,6 +1268,11 @@ impl Pbx {
                     });
                     if call.hangup == Hangup::Them && call.within == Duration::MAX {
                         call.deadline = None;
+                    }
+                    if let Some(ch) = call.channel
+                        && !(call.send.is_empty() && call.hear.is_empty())
+                    {
+                        call.audio = Audio::open(&mut self.span, ch, &call.send, &call.hear);
                     }
                     self.command(
                         now,
@@ -1239,7 +1339,12 @@ impl Pbx {
                 self.info(format!("fault {label}: on"));
                 self.run_fault(now, t0, i);
             }
-            FaultPhase::Active { until } if until <= now => {
+            // Dropped frames are over once that many frames have been dropped.
+            FaultPhase::Active { until }
+                if until <= now
+                    && (!matches!(kind, FaultKind::DropDFrames { .. })
+                        || self.drop_d_frames == 0) =>
+            {
                 match kind {
                     FaultKind::BitErrors { .. } => self.impair.set_bit_error_rate(0.0),
                     FaultKind::Los { .. } => self.impair.set_muted(false),
@@ -1254,7 +1359,8 @@ impl Pbx {
                 self.info(format!("fault {label}: off"));
                 self.run_fault(now, t0, i);
             }
-            FaultPhase::Recovering { ended, deadline } => {
+            // Give the line a moment after the fault before judging it.
+            FaultPhase::Recovering { ended, deadline } if now >= ended + FAULT_SETTLE => {
                 let f = &mut self.faults[i];
                 let re_established = establishments > f.establishments_at_start;
                 let (noticed, link_lost) = (f.noticed, f.link_lost);
@@ -1273,7 +1379,7 @@ impl Pbx {
                         self.check(
                             true,
                             format!(
-                                "fault {label}: D-channel re-established {after} ms after the fault"
+                                "fault {label}: D-channel re-established, up {after} ms after the fault ended"
                             ),
                         );
                     } else if matches!(kind, FaultKind::Rai { .. }) {
@@ -1294,7 +1400,7 @@ impl Pbx {
                         self.check(
                             true,
                             format!(
-                                "fault {label}: D-channel up {after} ms after the fault{dropped}"
+                                "fault {label}: D-channel up {after} ms after the fault ended{dropped}"
                             ),
                         );
                     }
@@ -1313,6 +1419,38 @@ impl Pbx {
         }
     }
 
+    fn run_line_check(&mut self, now: Instant, t0: Instant, i: usize) {
+        let up = self.span.status().up;
+        let downs = self.span_downs;
+        let w = &mut self.line_checks[i];
+        if w.done || now < t0 + w.spec.at {
+            return;
+        }
+        let opened = *w.downs_at_open.get_or_insert(downs);
+        let met = if w.spec.down {
+            !up || downs > opened
+        } else {
+            up
+        };
+        let state = if w.spec.down { "down" } else { "up" };
+        let within = w.spec.within.as_millis();
+        let at = w.spec.at.as_millis();
+        if met {
+            w.done = true;
+            let after = now.saturating_duration_since(t0 + w.spec.at).as_millis();
+            self.check(
+                true,
+                format!("span {state} {after} ms after {at} ms (within {within} ms)"),
+            );
+        } else if now >= t0 + w.spec.at + w.spec.within {
+            w.done = true;
+            self.check(
+                false,
+                format!("span not {state} within {within} ms of {at} ms"),
+            );
+        }
+    }
+
     fn link_established(&self) -> bool {
         self.link_up
             && self
@@ -1324,7 +1462,10 @@ impl Pbx {
     /// Count data-link establishments across data-link instances (layer 1 down drops
     /// the instance and its counters).
     fn watch_link(&mut self, _now: Instant) {
-        let current = self.d.lapd().map_or(0, |l| l.counters().establishments);
+        // A SABME while established (MDL-ERROR F) resets the link in place: it counts.
+        let current = self.d.lapd().map_or(0, |l| {
+            l.counters().establishments + l.counters().mdl.get(MdlError::PeerReestablished)
+        });
         if current < self.seen.establishments {
             self.seen.establishments_before += self.seen.establishments;
         }
@@ -1413,14 +1554,19 @@ impl Pbx {
             }
             // FCS errors before the first link-up can be a frame cut by the search for
             // alignment; after it, a clean line has none.
-            let bad_fcs = self.span.counters().hdlc.bad_fcs;
-            if self.t0.is_some() && bad_fcs > self.seen.bad_fcs {
+            let h = self.span.counters().hdlc;
+            let bad = h.bad_fcs + h.aborted + h.too_long + h.non_octet;
+            if self.t0.is_some() && bad > self.seen.bad_fcs {
                 failures.push(format!(
-                    "{} D-channel frame(s) with a bad FCS on a line without injected faults",
-                    bad_fcs - self.seen.bad_fcs
+                    "{} damaged D-channel frame(s) (bad FCS {}, aborted {}, too long {}, not whole octets {}) on a line without injected faults",
+                    bad - self.seen.bad_fcs,
+                    h.bad_fcs,
+                    h.aborted,
+                    h.too_long,
+                    h.non_octet
                 ));
             }
-            self.seen.bad_fcs = bad_fcs;
+            self.seen.bad_fcs = bad;
         }
         for f in failures {
             self.check(false, f);
@@ -1502,5 +1648,105 @@ fn load_call(l: &Load) -> Place {
         hangup: l.hangup,
         send: Vec::new(),
         hear: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::sim::harness::Harness;
+
+    #[expect(clippy::disallowed_methods, reason = "test epoch")]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    fn scenario(text: &str) -> Scenario {
+        Scenario::parse(Path::new("t.yaml"), text).unwrap()
+    }
+
+    fn pbx(s: &Scenario, t0: Instant) -> Pbx {
+        Pbx::new(PbxConfig::new(&s.span.resolve().unwrap()), s, t0)
+    }
+
+    fn checks(p: &mut Pbx) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(e) = p.poll_event() {
+            if let Event::Check { .. } = e {
+                out.push(e.line());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn no_link_by_link_within_fails_and_finishes() {
+        let s = scenario("link_within_ms: 500\nsteps:\n  - place: { called: \"1\" }\n");
+        let t0 = epoch();
+        let mut p = pbx(&s, t0);
+        assert_eq!(
+            p.poll_timeout(),
+            Some(t0 + Duration::from_millis(1)),
+            "the internal clock's first batch"
+        );
+        p.handle_timeout(t0 + Duration::from_millis(499));
+        assert!(!p.is_finished());
+        p.handle_timeout(t0 + Duration::from_millis(500));
+        assert!(p.is_finished());
+        let lines = checks(&mut p);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("FAIL: D-channel never came up")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("FAIL: call to 1 was never placed")),
+            "{lines:?}"
+        );
+        assert_eq!(p.report().summary(), "0 passed, 2 failed");
+    }
+
+    #[test]
+    fn passive_pbx_never_finishes_and_counts_nothing_as_a_check() {
+        let s = Scenario::passive();
+        let t0 = epoch();
+        let mut p = pbx(&s, t0);
+        p.handle_timeout(t0 + Duration::from_secs(10));
+        assert!(!p.is_finished());
+        assert!(checks(&mut p).is_empty());
+    }
+
+    #[test]
+    fn unexpected_incoming_call_is_refused_with_cause_21_and_fails() {
+        let a = scenario(
+            "span: { alarms: { recovery_after_ms: 100 } }\nsettle_ms: 0\nsteps:\n  - place: { called: \"9\", at_ms: 5000, within_ms: 100, expect: no_answer }\n",
+        );
+        let b = scenario(
+            "span: { side: network, clock: line, alarms: { recovery_after_ms: 100 } }\nsettle_ms: 0\nsteps:\n  - place: { called: \"77\", expect: cause 21, within_ms: 2000 }\n  - answer: { called: \"9\", no_answer: true }\n",
+        );
+        let t0 = epoch();
+        let mut h = Harness::new(1, t0, pbx(&a, t0), pbx(&b, t0));
+        let (mut la, mut lb) = (Vec::new(), Vec::new());
+        h.step_until(Duration::from_secs(20), |h| {
+            la.extend(checks(&mut h.a));
+            lb.extend(checks(&mut h.b));
+            h.b.report().passed >= 2
+        });
+        assert!(
+            la.iter()
+                .any(|l| l.starts_with("FAIL: incoming call 1 to 77")
+                    && l.contains("refused with cause 21")),
+            "{la:?}"
+        );
+        assert!(
+            lb.iter()
+                .any(|l| l.contains("cause 21 (Call rejected) as expected")),
+            "{lb:?}"
+        );
     }
 }

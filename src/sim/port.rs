@@ -34,6 +34,8 @@ pub enum SimLine {
     Connect(String),
     /// A new pseudo-terminal; its slave path is the first output line (`PTY /dev/pts/N`).
     Pty,
+    /// A serial device or another simulator's pty slave (sim against sim over a pty).
+    Serial(std::path::PathBuf),
 }
 
 /// Where the run's lines go.
@@ -201,6 +203,15 @@ fn open(line: &SimLine, out: &mut Printer) -> io::Result<Line> {
         SimLine::Connect(addr) => {
             let port = transport::spawn(&LineSpec::Tcp(addr.clone()), options)?;
             out.line(&format!("CONNECT {addr}"));
+            Ok(Line {
+                events: port.events.clone(),
+                tx: port.tx.clone(),
+                _port: Some(port),
+            })
+        }
+        SimLine::Serial(path) => {
+            let port = transport::spawn(&LineSpec::Serial(path.clone()), options)?;
+            out.line(&format!("SERIAL {}", path.display()));
             Ok(Line {
                 events: port.events.clone(),
                 tx: port.tx.clone(),

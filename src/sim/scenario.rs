@@ -52,6 +52,9 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Protocol violations by the peer are failures (the default).
     pub strict: bool,
+    /// Damaged frames on the line we receive are expected (the far end injects faults):
+    /// strict mode then ignores line-level errors, as it does after our own faults.
+    pub line_errors_expected: bool,
 }
 
 /// One scripted action.
@@ -65,6 +68,18 @@ pub enum Step {
     Load(Load),
     /// Impair the line we send.
     Fault(Fault),
+    /// Expect our own span to be down, or up, within a window.
+    Line(LineCheck),
+}
+
+/// `line:` expect the span down (red, LOS or AIS seen) or up between `at` and
+/// `at + within`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineCheck {
+    pub at: Duration,
+    /// `true`: the span must go (or be) down; `false`: it must be (or come) up.
+    pub down: bool,
+    pub within: Duration,
 }
 
 /// Who ends an answered call.
@@ -445,6 +460,7 @@ impl Scenario {
             settle: Duration::ZERO,
             timeout: Duration::MAX,
             strict: true,
+            line_errors_expected: false,
         }
     }
 
@@ -471,6 +487,7 @@ impl Scenario {
             settle: self.settle,
             timeout: self.timeout,
             strict: self.strict,
+            line_errors_expected: self.steps.iter().any(|s| matches!(s, Step::Fault(_))),
         }
     }
 
@@ -523,6 +540,7 @@ impl Scenario {
             settle: Duration::from_millis(raw.settle_ms.unwrap_or(1200)),
             timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(120_000)),
             strict: raw.strict.unwrap_or(true),
+            line_errors_expected: raw.line_errors_expected.unwrap_or(false),
         })
     }
 }
@@ -639,6 +657,7 @@ struct RawScenario {
     settle_ms: Option<u64>,
     timeout_ms: Option<u64>,
     strict: Option<bool>,
+    line_errors_expected: Option<bool>,
 }
 
 #[derive(Clone, Copy, Deserialize)]
@@ -737,6 +756,22 @@ enum RawStep {
     Answer(RawAnswer),
     Load(RawLoad),
     Fault(Spanned<RawFault>),
+    Line(RawLine),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawLineState {
+    Down,
+    Up,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    at_ms: Option<u64>,
+    expect: RawLineState,
+    within_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -970,6 +1005,11 @@ impl RawStep {
                     hangup: l.hangup.unwrap_or(Hangup::Us),
                 }))
             }
+            RawStep::Line(l) => Ok(Step::Line(LineCheck {
+                at: ms(l.at_ms, 0),
+                down: matches!(l.expect, RawLineState::Down),
+                within: ms(l.within_ms, 5000),
+            })),
             RawStep::Fault(spanned) => {
                 let f = spanned.value;
                 let at = f.at_ms.unwrap_or(0);
@@ -1120,5 +1160,36 @@ mod tests {
         assert_eq!(span.side, Side::User);
         assert_eq!(span.config.clock, Clock::Line);
         assert_eq!(p.steps.len(), 1);
+    }
+
+    #[test]
+    fn hardware_span_mirrored_is_the_other_side_with_the_same_line_keys() {
+        let text = "spans:\n  - name: s\n    type: e1\n    crc4: false\n    line: tcp://127.0.0.1:7002\n    side: network\n    b_channels: 1-5\n    alarms: { recovery_after_ms: 300 }\n";
+        let def = config::parse_file(Path::new("hw.yaml"), text)
+            .unwrap()
+            .remove(0);
+        let span = SpanKeys::mirror(&def).resolve().unwrap();
+        assert_eq!(span.side, Side::User);
+        assert_eq!(span.config.framing, Framing::E1 { crc4: false });
+        assert_eq!(
+            span.config.clock,
+            Clock::Internal,
+            "the simulator is the master"
+        );
+        assert_eq!(span.b_channels, vec![1, 2, 3, 4, 5]);
+        assert_eq!(span.config.recovery_after, Duration::from_millis(300));
+        assert_eq!(span.switch, SwitchType::EuroIsdn);
+    }
+
+    #[test]
+    fn command_line_keys_override_the_scenario_block() {
+        let s = parse("span: { type: t1, side: user, framing: sf }\n").unwrap();
+        let cli = SpanKeys {
+            side: Some(Side::Network),
+            ..SpanKeys::default()
+        };
+        let span = cli.or(&s.span).resolve().unwrap();
+        assert_eq!(span.side, Side::Network);
+        assert_eq!(span.config.framing, Framing::T1(T1Framing::Sf));
     }
 }
