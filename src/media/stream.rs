@@ -152,6 +152,8 @@ const NTE_DELAY: usize = 360;
 const DELAY_RING: usize = 1024;
 /// RTCP minimum interval (RFC 3550 section 6.2).
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Audio muted past a relayed digit's measured end (the measure is ±13 ms).
+const MUTE_MARGIN: u32 = 160;
 /// Shortest DTMF tone and gap played into the B-channel.
 const MIN_TONE: u32 = 320;
 
@@ -161,6 +163,8 @@ struct OutEvent {
     event: u8,
     start_ts: u32,
     first: bool,
+    /// Duration in the last packet sent.
+    duration: u16,
 }
 
 /// An RFC 4733 event being played to the line.
@@ -199,6 +203,8 @@ pub struct Stream {
     detector: Option<DtmfDetector>,
     linear: Vec<i16>,
     out_event: Option<OutEvent>,
+    /// Audio before this timestamp is sent as silence (the end of a relayed digit).
+    mute_until: Option<u32>,
     sent_since_report: bool,
     // Receiving.
     source: Option<SourceStats>,
@@ -244,6 +250,7 @@ impl Stream {
             detector: None,
             linear: Vec::new(),
             out_event: None,
+            mute_until: None,
             sent_since_report: false,
             source: None,
             playout: Playout::new(config.line_law, 20, config.jitter_max_ms),
@@ -360,14 +367,23 @@ impl Stream {
             if let Some(ev) = self.out_event {
                 self.out_event = Some(self.send_event(ev, false));
             } else {
+                if let Some(until) = self.mute_until {
+                    if (until.wrapping_sub(self.timestamp) as i32) > 0 {
+                        payload[..n].fill(self.config.line_law.idle_code());
+                    } else {
+                        self.mute_until = None;
+                    }
+                }
                 self.send_audio(&mut payload[..n]);
             }
             self.timestamp = self.timestamp.wrapping_add(n as u32);
         }
     }
 
-    /// Open or close an RFC 4733 event from what the detector has seen.
+    /// Open or close an RFC 4733 event from what the detector has seen, before the
+    /// packet starting at `self.timestamp` is built.
     fn check_detector(&mut self) {
+        let n = self.packet_samples() as u32;
         let Some(det) = &mut self.detector else {
             return;
         };
@@ -375,12 +391,20 @@ impl Stream {
         let on = det.digit_on();
         if let Some(e) = ended {
             if let Some(mut ev) = self.out_event.take() {
+                // The detector measured the tone; durations never go backwards.
+                let measured = (e.duration_ms * 8).min(u32::from(u16::MAX)) as u16;
+                ev.duration = ev.duration.max(measured);
                 // The end packet goes three times (RFC 4733 section 2.5.1.4).
                 for _ in 0..3 {
                     ev = self.send_event(ev, true);
                 }
                 self.stats.dtmf_sent += 1;
                 self.marker = true;
+                // The delay line still holds the tone's tail: keep it out of the audio.
+                self.mute_until = Some(
+                    ev.start_ts
+                        .wrapping_add(u32::from(ev.duration) + MUTE_MARGIN),
+                );
             }
             self.events.push_back(Event::DtmfFromLine {
                 digit: e.digit,
@@ -388,18 +412,27 @@ impl Stream {
             });
         }
         if self.out_event.is_none()
-            && let Some((digit, _)) = on
+            && let Some((digit, start)) = on
             && let Some(event) = rtp::event_of_digit(digit)
         {
-            self.out_event = Some(OutEvent {
-                event,
-                start_ts: self.timestamp,
-                first: true,
-            });
+            // Line sample i went out (or will) with timestamp initial + i.
+            let start_ts = self.config.initial_timestamp.wrapping_add(start as u32);
+            let ahead = start_ts.wrapping_sub(self.timestamp) as i32;
+            if ahead < n as i32 {
+                // Starts in this packet or already went (the delay line was too short):
+                // the event opens here and this packet's audio is muted.
+                let start_ts = if ahead > 0 { start_ts } else { self.timestamp };
+                self.out_event = Some(OutEvent {
+                    event,
+                    start_ts,
+                    first: true,
+                    duration: 0,
+                });
+            }
         }
     }
 
-    /// Send one packet of `ev`; returns it with the marker spent.
+    /// Send one packet of `ev`; returns it with the marker spent and the duration sent.
     fn send_event(&mut self, ev: OutEvent, end: bool) -> OutEvent {
         let (Some(remote), Some(to)) = (self.remote, self.rtp_to) else {
             return ev;
@@ -408,12 +441,17 @@ impl Stream {
             return ev;
         };
         let n = self.packet_samples() as u32;
-        let elapsed = self.timestamp.wrapping_sub(ev.start_ts) + if end { 0 } else { n };
+        let duration = if end {
+            ev.duration
+        } else {
+            let upto = self.timestamp.wrapping_add(n).wrapping_sub(ev.start_ts);
+            upto.min(u32::from(u16::MAX)) as u16
+        };
         let te = TelephoneEvent {
             event: ev.event,
             end,
             volume: (-DTMF_LEVEL_DBM0) as u8,
-            duration: elapsed.min(u32::from(u16::MAX)) as u16,
+            duration,
         };
         let header = Header {
             marker: ev.first,
@@ -423,7 +461,11 @@ impl Stream {
             ssrc: self.config.ssrc,
         };
         self.push_rtp(to, header, &te.encode());
-        OutEvent { first: false, ..ev }
+        OutEvent {
+            first: false,
+            duration,
+            ..ev
+        }
     }
 
     fn send_audio(&mut self, payload: &mut [u8]) {

@@ -1,0 +1,145 @@
+//! The media engine over real loopback sockets: port pairs are taken and given back, and
+//! two engines carry a call to each other with a pacer thread standing in for each span.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, reason = "real sockets and real time")]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use dialgate::line::Law;
+use dialgate::media::detect::tone_level_dbm0;
+use dialgate::media::tone::{ToneGenerator, ToneSpec};
+use dialgate::media::{Config, DtmfRelay, Engine, LineEnd, MediaError, Remote, g711, rtp};
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn config(ports: std::ops::RangeInclusive<u16>) -> Config {
+    Config { bind: LOOPBACK, rtp_ports: ports, ..Config::default() }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn remote(addr: SocketAddr) -> Remote {
+    Remote {
+        addr,
+        law: Law::MuLaw,
+        payload_type: rtp::PT_PCMU,
+        ptime_ms: 20,
+        telephone_event: Some(101),
+        dtmf_relay: DtmfRelay::RtpNte,
+        symmetric: false,
+    }
+}
+
+async fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+#[test]
+fn ports_are_even_odd_pairs_exhaust_cleanly_and_come_back_when_legs_drop() {
+    runtime().block_on(async {
+        let engine = Engine::start(config(41_001..=41_008)).unwrap();
+        // 41001 is odd: the pairs are 41002/3, 41004/5, 41006/7 (41008 has no partner).
+        assert_eq!(engine.free_pairs(), 3);
+        let legs: Vec<_> = (0..3).map(|_| engine.open(Law::MuLaw).unwrap()).collect();
+        let mut ports: Vec<u16> = legs.iter().map(|l| l.local_addr().port()).collect();
+        ports.sort_unstable();
+        assert_eq!(ports, [41_002, 41_004, 41_006]);
+        // RTCP is bound on the port above.
+        assert!(UdpSocket::bind((LOOPBACK, 41_003)).is_err());
+        assert!(matches!(engine.open(Law::MuLaw), Err(MediaError::NoFreePort)));
+        drop(legs);
+        assert!(wait_until(|| engine.free_pairs() == 3).await, "pairs back in the pool");
+        assert_eq!(engine.legs(), 0);
+        for p in 41_002..=41_007 {
+            assert!(UdpSocket::bind((LOOPBACK, p)).is_ok(), "port {p} released");
+        }
+        // And they can be opened again.
+        let again: Vec<_> = (0..3).map(|_| engine.open(Law::ALaw).unwrap()).collect();
+        assert_eq!(again.len(), 3);
+    });
+}
+
+#[test]
+fn a_port_held_by_someone_else_is_skipped() {
+    runtime().block_on(async {
+        let _squatter = UdpSocket::bind((LOOPBACK, 41_021)).unwrap();
+        let engine = Engine::start(config(41_020..=41_023)).unwrap();
+        let leg = engine.open(Law::MuLaw).unwrap();
+        assert_eq!(leg.local_addr().port(), 41_022);
+    });
+}
+
+/// A span's stack thread for one B-channel: every 1 ms, 8 octets in, 8 octets out.
+fn pacer(end: LineEnd, law: Law, tone: Option<ToneSpec>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut generator = tone.map(ToneGenerator::new);
+        let mut heard = Vec::new();
+        let start = Instant::now();
+        let mut frames = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let mut lin = [0i16; 8];
+            if let Some(g) = &mut generator {
+                g.fill(&mut lin);
+            }
+            let mut octets = [0u8; 8];
+            g711::encode_into(law, &lin, &mut octets);
+            end.push_from_line(&octets);
+            let mut out = [end.idle_code(); 8];
+            end.pull_to_line(&mut out);
+            heard.extend_from_slice(&out);
+            frames += 8;
+            let due = start + Duration::from_micros(frames * 125);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        heard
+    })
+}
+
+#[test]
+fn two_engines_on_loopback_carry_a_tone_each_way_and_transcode() {
+    runtime().block_on(async {
+        let a = Engine::start(config(41_100..=41_199)).unwrap();
+        let b = Engine::start(config(41_200..=41_299)).unwrap();
+        let leg_a = a.open(Law::MuLaw).unwrap();
+        let leg_b = b.open(Law::ALaw).unwrap();
+        // SIP side negotiated PCMA: A's mu-law span is transcoded on the wire.
+        let pcma = |addr| Remote { law: Law::ALaw, payload_type: rtp::PT_PCMA, ..remote(addr) };
+        leg_a.set_remote(pcma(leg_b.local_addr()));
+        leg_b.set_remote(pcma(leg_a.local_addr()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ta = pacer(leg_a.line_end(), Law::MuLaw, Some(ToneSpec::single(1000.0, -10.0)), stop.clone());
+        let tb = pacer(leg_b.line_end(), Law::ALaw, Some(ToneSpec::single(600.0, -16.0)), stop.clone());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stop.store(true, Ordering::Relaxed);
+        let heard_a = ta.join().unwrap();
+        let heard_b = tb.join().unwrap();
+        let sa = leg_a.stats();
+        let sb = leg_b.stats();
+        assert!(sa.packets_sent >= 50 && sb.packets_received >= 50, "{sa:?} {sb:?}");
+        // B's line hears A's 1 kHz; A's line hears B's 600 Hz, levels kept.
+        let lin = |law, o: &[u8]| {
+            let mut v = vec![0i16; o.len()];
+            g711::decode_into(law, o, &mut v);
+            v
+        };
+        let hb = lin(Law::ALaw, &heard_b[heard_b.len() - 4800..heard_b.len() - 800]);
+        let ha = lin(Law::MuLaw, &heard_a[heard_a.len() - 4800..heard_a.len() - 800]);
+        let blocks_at = |v: &[i16], f: f32, level: f32| {
+            v.chunks(400).filter(|c| (tone_level_dbm0(c, f) - level).abs() < 2.0).count()
+        };
+        assert!(blocks_at(&hb, 1000.0, -10.0) >= 8, "B hears 1 kHz: {sb:?}");
+        assert!(blocks_at(&ha, 600.0, -16.0) >= 8, "A hears 600 Hz: {sa:?}");
+    });
+}
