@@ -237,6 +237,10 @@ fn gateway(files: &Files, extra: &[&str]) -> Proc {
 
 /// SIPp with one of `tests/sipp/*.xml`; `uac` places one call to `number` at the gateway.
 fn sipp(files: &Files, xml: &str, port: u16, uac: Option<&str>) -> Proc {
+    sipp_with(files, xml, port, uac, &[])
+}
+
+fn sipp_with(files: &Files, xml: &str, port: u16, uac: Option<&str>, extra: &[&str]) -> Proc {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sipp")
         .join(xml);
@@ -251,6 +255,7 @@ fn sipp(files: &Files, xml: &str, port: u16, uac: Option<&str>) -> Proc {
         .args(["-mp", &free_udp_port().to_string()])
         .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
         .args(["-trace_err"])
+        .args(extra)
         .current_dir(files.dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -545,4 +550,27 @@ fn shipped_configuration_starts_and_stops_on_sigterm() {
     let status = gw.terminate();
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     let _ = SocketAddr::from(([127, 0, 0, 1], port));
+}
+
+/// Audio both ways: the PBX sends 1004 Hz on its B-channel, the gateway carries it as
+/// RTP to SIPp, which echoes it back, and the PBX must hear it at the level it sent.
+#[test]
+fn pbx_tone_goes_out_as_rtp_and_comes_back_through_the_b_channel() {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(Span::T1, GwSide::Network);
+    let sipp_port = free_udp_port();
+    files.dial_peers(&[sipp_port], "");
+    let scenario = files.scenario(
+        "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 1500, hangup: us, send: [ { tone: { freq_hz: 1004, level_dbm0: -10, ms: 1200 } } ], hear: [ { tone: { freq_hz: 1004, min_level_dbm0: -16 } } ] }\n",
+    );
+    let mut sim = sim(&files, &scenario);
+    let mut sipp = sipp_with(&files, "uas_answered.xml", sipp_port, None, &["-rtp_echo"]);
+    let mut gw = gateway(&files, &[]);
+    expect_success(&mut sim, Duration::from_secs(20), &files);
+    expect_success(&mut sipp, Duration::from_secs(10), &files);
+    let out = std::fs::read_to_string(files.path("sim.out")).unwrap_or_default();
+    assert!(out.contains("heard 1004 Hz"), "{out}");
+    assert!(gw.terminate().is_some_and(|s| s.success()));
 }

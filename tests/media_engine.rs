@@ -1,6 +1,10 @@
 //! The media engine over real loopback sockets: port pairs are taken and given back, and
 //! two engines carry a call to each other with a pacer thread standing in for each span.
-#![allow(clippy::disallowed_methods, clippy::unwrap_used, reason = "real sockets and real time")]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    reason = "real sockets and real time"
+)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -15,11 +19,19 @@ use dialgate::media::{Config, DtmfRelay, Engine, LineEnd, MediaError, Remote, g7
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn config(ports: std::ops::RangeInclusive<u16>) -> Config {
-    Config { bind: LOOPBACK, rtp_ports: ports, ..Config::default() }
+    Config {
+        bind: LOOPBACK,
+        rtp_ports: ports,
+        ..Config::default()
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn remote(addr: SocketAddr) -> Remote {
@@ -56,9 +68,15 @@ fn ports_are_even_odd_pairs_exhaust_cleanly_and_come_back_when_legs_drop() {
         assert_eq!(ports, [41_002, 41_004, 41_006]);
         // RTCP is bound on the port above.
         assert!(UdpSocket::bind((LOOPBACK, 41_003)).is_err());
-        assert!(matches!(engine.open(Law::MuLaw), Err(MediaError::NoFreePort)));
+        assert!(matches!(
+            engine.open(Law::MuLaw),
+            Err(MediaError::NoFreePort)
+        ));
         drop(legs);
-        assert!(wait_until(|| engine.free_pairs() == 3).await, "pairs back in the pool");
+        assert!(
+            wait_until(|| engine.free_pairs() == 3).await,
+            "pairs back in the pool"
+        );
         assert_eq!(engine.legs(), 0);
         for p in 41_002..=41_007 {
             assert!(UdpSocket::bind((LOOPBACK, p)).is_ok(), "port {p} released");
@@ -80,7 +98,12 @@ fn a_port_held_by_someone_else_is_skipped() {
 }
 
 /// A span's stack thread for one B-channel: every 1 ms, 8 octets in, 8 octets out.
-fn pacer(end: LineEnd, law: Law, tone: Option<ToneSpec>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<u8>> {
+fn pacer(
+    end: LineEnd,
+    law: Law,
+    tone: Option<ToneSpec>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut generator = tone.map(ToneGenerator::new);
         let mut heard = Vec::new();
@@ -115,29 +138,54 @@ fn two_engines_on_loopback_carry_a_tone_each_way_and_transcode() {
         let leg_a = a.open(Law::MuLaw).unwrap();
         let leg_b = b.open(Law::ALaw).unwrap();
         // SIP side negotiated PCMA: A's mu-law span is transcoded on the wire.
-        let pcma = |addr| Remote { law: Law::ALaw, payload_type: rtp::PT_PCMA, ..remote(addr) };
+        let pcma = |addr| Remote {
+            law: Law::ALaw,
+            payload_type: rtp::PT_PCMA,
+            ..remote(addr)
+        };
         leg_a.set_remote(pcma(leg_b.local_addr()));
         leg_b.set_remote(pcma(leg_a.local_addr()));
         let stop = Arc::new(AtomicBool::new(false));
-        let ta = pacer(leg_a.line_end(), Law::MuLaw, Some(ToneSpec::single(1000.0, -10.0)), stop.clone());
-        let tb = pacer(leg_b.line_end(), Law::ALaw, Some(ToneSpec::single(600.0, -16.0)), stop.clone());
+        let ta = pacer(
+            leg_a.line_end(),
+            Law::MuLaw,
+            Some(ToneSpec::single(1000.0, -10.0)),
+            stop.clone(),
+        );
+        let tb = pacer(
+            leg_b.line_end(),
+            Law::ALaw,
+            Some(ToneSpec::single(600.0, -16.0)),
+            stop.clone(),
+        );
         tokio::time::sleep(Duration::from_millis(1500)).await;
         stop.store(true, Ordering::Relaxed);
         let heard_a = ta.join().unwrap();
         let heard_b = tb.join().unwrap();
         let sa = leg_a.stats();
         let sb = leg_b.stats();
-        assert!(sa.packets_sent >= 50 && sb.packets_received >= 50, "{sa:?} {sb:?}");
+        assert!(
+            sa.packets_sent >= 50 && sb.packets_received >= 50,
+            "{sa:?} {sb:?}"
+        );
         // B's line hears A's 1 kHz; A's line hears B's 600 Hz, levels kept.
         let lin = |law, o: &[u8]| {
             let mut v = vec![0i16; o.len()];
             g711::decode_into(law, o, &mut v);
             v
         };
-        let hb = lin(Law::ALaw, &heard_b[heard_b.len() - 4800..heard_b.len() - 800]);
-        let ha = lin(Law::MuLaw, &heard_a[heard_a.len() - 4800..heard_a.len() - 800]);
+        let hb = lin(
+            Law::ALaw,
+            &heard_b[heard_b.len() - 4800..heard_b.len() - 800],
+        );
+        let ha = lin(
+            Law::MuLaw,
+            &heard_a[heard_a.len() - 4800..heard_a.len() - 800],
+        );
         let blocks_at = |v: &[i16], f: f32, level: f32| {
-            v.chunks(400).filter(|c| (tone_level_dbm0(c, f) - level).abs() < 2.0).count()
+            v.chunks(400)
+                .filter(|c| (tone_level_dbm0(c, f) - level).abs() < 2.0)
+                .count()
         };
         assert!(blocks_at(&hb, 1000.0, -10.0) >= 8, "B hears 1 kHz: {sb:?}");
         assert!(blocks_at(&ha, 600.0, -16.0) >= 8, "A hears 600 Hz: {sa:?}");
