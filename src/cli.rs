@@ -24,6 +24,11 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the JSON Schema of the dial-peer YAML (for editors).
     Schema(SchemaArgs),
+    /// Run the gateway: every span, the SIP side and the call mapper.
+    Run(RunArgs),
+    /// A self-contained demonstration: gateway, simulated PBX and SIP endpoint in one
+    /// process, calls both ways, a ladder per call.
+    Demo(DemoArgs),
     /// A simulated PBX at the far end of a span: scenarios, checks, clock master.
     Sim(Box<SimArgs>),
 }
@@ -99,6 +104,49 @@ pub struct CheckArgs {
 #[derive(Debug, clap::Args)]
 pub struct SchemaArgs {}
 
+/// `dialgate run [--hardware PATH] [--dial-peers PATH] ...`
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Hardware YAML: a file, or a directory whose *.yaml files are all loaded.
+    #[arg(long, default_value = "hardware")]
+    pub hardware: PathBuf,
+    /// Dial-peer directory (every *.yaml directly in it) or one file.
+    #[arg(long, default_value = "dial-peers")]
+    pub dial_peers: PathBuf,
+    /// SIP listening address (UDP).
+    #[arg(long, default_value = "0.0.0.0:5060")]
+    pub sip_listen: std::net::SocketAddr,
+    /// Address of our RTP sockets and of our SDP (default: the SIP address, or
+    /// 127.0.0.1 when that is unspecified).
+    #[arg(long)]
+    pub rtp_address: Option<std::net::IpAddr>,
+    /// RTP port range, `FIRST-LAST`.
+    #[arg(long, default_value = "16384-32767")]
+    pub rtp_ports: String,
+    /// Seconds an INVITE may go without any response before the next dial peer is tried.
+    #[arg(long, default_value_t = 8.0)]
+    pub invite_timeout: f64,
+    /// Seconds active calls may continue after SIGTERM before they are cleared.
+    #[arg(long, default_value_t = 30.0)]
+    pub drain_grace: f64,
+    /// Seconds between SIP OPTIONS keepalives to each peer (0: none).
+    #[arg(long, default_value_t = 30.0)]
+    pub keepalive: f64,
+    /// Stop (as on SIGTERM) after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+}
+
+/// `dialgate demo`
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// E1 (A-law, CRC-4, EuroISDN) instead of T1.
+    #[arg(long)]
+    pub e1: bool,
+    /// Print the ladders only for calls that did not do what they should.
+    #[arg(long)]
+    pub quiet: bool,
+}
 /// `dialgate sim [--listen URL | --connect URL | --pty] [span keys] [--speed N] [--scenario FILE]...`
 #[derive(Debug, Args)]
 pub struct SimArgs {

@@ -1,0 +1,682 @@
+//! The gateway wired up: per span a driver thread and a stack thread owning its
+//! [`Pri`], and on tokio the SIP endpoint and the mapper task (`docs/architecture.md`,
+//! "The seams").
+//!
+//! ```text
+//!  driver thread ─PortEvent─▶ stack thread (Pri) ──(span, isdn::Event)──▶ ┐ tokio (unbounded)
+//!  (line::transport) ◀─Bytes─  │  ▲ ToStack (crossbeam)                    │
+//!                              │  └──────────────────────────── mapper task ◀─ sip::Endpoint
+//!            B-channel samples ⇄ LineEnd (media leg)                  │ ▲     ◀─ Control
+//!                                                                     ▼ │
+//!                                                          Legs (RTP ports), Trace tap
+//! ```
+//!
+//! The mapper task is the only owner of the [`Mapper`]; it reads the routing table
+//! from the [`LiveTable`] before every input, so a reload (SIGHUP or a file change)
+//! applies to the next call and never to one in progress.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, select};
+use tokio::sync::mpsc;
+
+use super::media::{Legs, LineEnd, MediaConfig};
+use crate::config::{Side, SpanDef, SwitchType};
+use crate::isdn::q931::Variant;
+use crate::isdn::{self, Pri, lapd, pri};
+use crate::line::span;
+use crate::line::transport::{self, LinePort, PortEvent, PortOptions};
+use crate::mapper::{self, Action, Mapper, SpanId, SpanInfo};
+use crate::routing::reload::LiveTable;
+use crate::routing::table::Host;
+use crate::routing::table::PeerKind;
+use crate::sip;
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "I/O shell: the gateway's clock for the stack threads and the mapper task"
+)]
+pub(crate) fn now() -> Instant {
+    Instant::now()
+}
+
+/// What the gateway needs to start.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// The spans to run.
+    pub spans: Vec<SpanDef>,
+    /// The dial peers (reloadable).
+    pub dial_peers: Arc<LiveTable>,
+    /// SIP listening address (UDP).
+    pub sip_listen: SocketAddr,
+    /// Address put in our SDP and bound by the RTP legs.
+    pub rtp_bind: IpAddr,
+    /// RTP port range.
+    pub rtp_ports: RangeInclusive<u16>,
+    /// INVITE given up after this long without any response (then hunting).
+    pub invite_timeout: Duration,
+    /// SIP base timers.
+    pub sip_timers: sip::Timers,
+    /// OPTIONS keepalive toward the peers.
+    pub keepalive: Option<sip::Keepalive>,
+    /// Report every message-level event in and command out (the demo's ladder).
+    pub trace: Option<mpsc::UnboundedSender<Trace>>,
+}
+
+/// One thing the mapper task saw or did, for the demo's ladders and for tests.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// When.
+    pub at: Instant,
+    /// The gateway call it belongs to, when known.
+    pub call: Option<mapper::CallId>,
+    /// What.
+    pub kind: TraceKind,
+}
+
+/// What a [`Trace`] records.
+#[derive(Clone, Debug)]
+pub enum TraceKind {
+    /// A D-channel event from a span.
+    IsdnIn(SpanId, isdn::Event),
+    /// A command to a span's D-channel.
+    IsdnOut(SpanId, isdn::Command),
+    /// An event from the SIP endpoint.
+    SipIn(sip::Event),
+    /// A command to the SIP endpoint.
+    SipOut(sip::Command),
+    /// A call event from the mapper.
+    Call(mapper::Event),
+}
+
+/// Control of a running gateway.
+#[derive(Debug)]
+enum Control {
+    Drain,
+    ClearAll,
+}
+
+/// Commands to a span's stack thread.
+enum ToStack {
+    Isdn(isdn::Command),
+    Attach { channel: u8, line: LineEnd },
+    Detach { channel: u8 },
+}
+
+/// A running gateway. Dropping it stops everything.
+pub struct Gateway {
+    control: mpsc::UnboundedSender<Control>,
+    calls: Arc<AtomicUsize>,
+    sip_addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    stacks: Vec<JoinHandle<()>>,
+}
+
+/// Why the gateway did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A span's line could not be opened.
+    #[error("span {span}: cannot open {line}: {source}")]
+    Line {
+        /// The span.
+        span: String,
+        /// Its line.
+        line: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The SIP endpoint did not start.
+    #[error("SIP: {0}")]
+    Sip(#[from] sip::StartError),
+    /// A thread could not be spawned.
+    #[error("cannot start a thread: {0}")]
+    Thread(io::Error),
+    /// The media engine did not start (e.g. an RTP range without a port pair).
+    #[error("media: {0}")]
+    Media(io::Error),
+}
+
+impl Gateway {
+    /// Open every span, start the SIP endpoint and the mapper task on the current
+    /// tokio runtime.
+    pub async fn start(config: GatewayConfig) -> Result<Gateway, StartError> {
+        let table = config.dial_peers.current();
+        // Every VoIP session target with an address becomes a SIP peer (its index is
+        // the mapper's PeerId); `dns:` targets are not resolved yet.
+        let mut peer_addrs: Vec<SocketAddr> = Vec::new();
+        let mut sip_peers = Vec::new();
+        for peer in table.peers() {
+            if let PeerKind::Voip(v) = &peer.kind
+                && let Some(t) = &v.target
+                && let Host::Ipv4(ip) = t.host
+            {
+                let addr = SocketAddr::new(IpAddr::V4(ip), t.port);
+                if !peer_addrs.contains(&addr) {
+                    peer_addrs.push(addr);
+                    let mut p = sip::Peer::new(format!("dial-peer-{}", peer.tag), addr);
+                    p.transport = match v.transport {
+                        crate::routing::dial_peer::Transport::Tcp => sip::Transport::Tcp,
+                        _ => sip::Transport::Udp,
+                    };
+                    p.credentials = v.credentials.as_ref().map(|c| sip::Credentials {
+                        username: c.username.clone(),
+                        password: c.password.clone(),
+                    });
+                    sip_peers.push(p);
+                }
+            }
+        }
+        let sip_config = sip::Config {
+            listen: vec![sip::Listen {
+                transport: sip::Transport::Udp,
+                addr: config.sip_listen,
+            }],
+            peers: sip_peers,
+            trusted: table.trusted_sources().to_vec(),
+            timers: config.sip_timers,
+            keepalive: config.keepalive.clone(),
+            // 100 Trying at once (interworking §4.1).
+            trying_delay: Duration::ZERO,
+            ..sip::Config::default()
+        };
+        let endpoint = sip::Endpoint::start(sip_config).await?;
+        let sip_addr = endpoint
+            .local_addr(sip::Transport::Udp)
+            .unwrap_or(config.sip_listen);
+        let legs = Legs::start(MediaConfig {
+            bind: config.rtp_bind,
+            rtp_ports: config.rtp_ports.clone(),
+        })
+        .map_err(StartError::Media)?;
+
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let mut stacks = Vec::new();
+        let mut to_stacks = Vec::new();
+        let mut infos = Vec::new();
+        for (index, def) in config.spans.iter().enumerate() {
+            let port = transport::spawn(
+                &def.line,
+                PortOptions {
+                    baud: def.baud,
+                    ..PortOptions::default()
+                },
+            )
+            .map_err(|source| StartError::Line {
+                span: def.name.clone(),
+                line: def.line.to_string(),
+                source,
+            })?;
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let stack = StackThread::new(index, def, port, rx, events_tx.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("stack-{}", def.name))
+                .spawn(move || stack.run())
+                .map_err(StartError::Thread)?;
+            stacks.push(handle);
+            to_stacks.push(tx);
+            infos.push(SpanInfo {
+                name: def.name.clone(),
+                side: match def.side {
+                    Side::User => lapd::Side::User,
+                    Side::Network => lapd::Side::Network,
+                },
+                law: def.config.law,
+                channels: def.b_channels.len(),
+            });
+        }
+        drop(events_tx);
+
+        let mut mapper_config = mapper::Config::new(infos, peer_addrs);
+        mapper_config.host = config.rtp_bind.to_string();
+        mapper_config.invite_timeout = config.invite_timeout;
+        mapper_config.seed = u64::from(sip_addr.port()) ^ 0x9e37_79b9;
+        let mapper = Mapper::new(mapper_config, table, endpoint.call_ids().clone());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let task = MapperTask {
+            mapper,
+            endpoint,
+            live: config.dial_peers.clone(),
+            stacks: to_stacks,
+            legs,
+            attached: HashMap::new(),
+            calls: calls.clone(),
+            trace: config.trace.clone(),
+            memo_sip: HashMap::new(),
+            memo_isdn: HashMap::new(),
+        };
+        let task = tokio::spawn(task.run(events_rx, control_rx));
+        tracing::info!(sip = %sip_addr, spans = config.spans.len(), "gateway started");
+        Ok(Gateway {
+            control,
+            calls,
+            sip_addr,
+            task,
+            stacks,
+        })
+    }
+
+    /// The bound SIP address.
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.sip_addr
+    }
+
+    /// Calls in progress.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Stop taking new calls.
+    pub fn drain(&self) {
+        let _ = self.control.send(Control::Drain);
+    }
+
+    /// Clear every call (cause 16 / BYE).
+    pub fn clear_all(&self) {
+        let _ = self.control.send(Control::ClearAll);
+    }
+
+    /// Stop the mapper task and the span threads, and wait for the threads.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        for t in self.stacks {
+            // Dropping the mapper task dropped the command senders: the threads end.
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+/// The Q.931 variant of a hardware `switch:`.
+pub(crate) fn variant(switch: SwitchType) -> Variant {
+    match switch {
+        SwitchType::National => Variant::National,
+        SwitchType::Ess5 => Variant::Ess5,
+        SwitchType::Dms100 => Variant::Dms100,
+        SwitchType::EuroIsdn => Variant::EuroIsdn,
+    }
+}
+
+/// The D-channel configuration of a span.
+pub(crate) fn d_channel_config(def: &SpanDef) -> isdn::Config {
+    let side = match def.side {
+        Side::User => lapd::Side::User,
+        Side::Network => lapd::Side::Network,
+    };
+    isdn::Config::new(side, variant(def.switch), def.b_channels.clone())
+}
+
+struct StackThread {
+    index: SpanId,
+    name: String,
+    pri: Pri,
+    port: LinePort,
+    commands: Receiver<ToStack>,
+    events: mpsc::UnboundedSender<(SpanId, isdn::Event)>,
+    attached: HashMap<u8, LineEnd>,
+    buf: Vec<u8>,
+}
+
+impl StackThread {
+    fn new(
+        index: SpanId,
+        def: &SpanDef,
+        port: LinePort,
+        commands: Receiver<ToStack>,
+        events: mpsc::UnboundedSender<(SpanId, isdn::Event)>,
+    ) -> Self {
+        Self {
+            index,
+            name: def.name.clone(),
+            pri: Pri::new(def.config.clone(), d_channel_config(def), now()),
+            port,
+            commands,
+            events,
+            attached: HashMap::new(),
+            buf: vec![0; 1024],
+        }
+    }
+
+    fn run(mut self) {
+        let _span = tracing::info_span!("span", name = %self.name).entered();
+        loop {
+            let deadline = self
+                .pri
+                .poll_timeout()
+                .unwrap_or_else(|| now() + Duration::from_secs(1));
+            select! {
+                recv(self.port.events) -> event => {
+                    let Ok(event) = event else { break };
+                    self.port_event(event);
+                }
+                recv(self.commands) -> command => {
+                    // The mapper task is gone: shut the span down.
+                    let Ok(command) = command else { break };
+                    self.command(command);
+                }
+                recv(crossbeam_channel::at(deadline)) -> _ => self.pri.handle_timeout(now()),
+            }
+            self.move_samples();
+            while let Some(bytes) = self.pri.poll_transmit() {
+                let _ = self.port.tx.send(bytes);
+            }
+            while let Some(event) = self.pri.poll_event() {
+                match event {
+                    pri::Event::Isdn(event) => {
+                        if self.events.send((self.index, event)).is_err() {
+                            return;
+                        }
+                    }
+                    pri::Event::Line(event) => log_line_event(&event),
+                    pri::Event::Frame { .. } => {}
+                }
+            }
+        }
+    }
+
+    fn port_event(&mut self, event: PortEvent) {
+        match event {
+            PortEvent::Data(chunk) => {
+                if chunk.lost_before > 0 {
+                    self.pri.handle_rx_lost(chunk.read_at, chunk.lost_before);
+                }
+                self.pri.handle_rx(chunk.read_at, &chunk.bytes);
+            }
+            PortEvent::Up { at, peer } => {
+                tracing::info!(%peer, "line connected");
+                self.pri.handle_transport_up(at);
+            }
+            PortEvent::Down { at, reason } => {
+                tracing::warn!(%reason, "line lost");
+                self.pri.handle_transport_down(at);
+            }
+        }
+    }
+
+    fn command(&mut self, command: ToStack) {
+        match command {
+            ToStack::Isdn(command) => self.pri.handle_command(now(), command),
+            ToStack::Attach { channel, line } => {
+                if self.pri.span_mut().open_b_channel(channel) {
+                    self.attached.insert(channel, line);
+                }
+            }
+            ToStack::Detach { channel } => {
+                self.attached.remove(&channel);
+                self.pri.span_mut().close_b_channel(channel);
+            }
+        }
+    }
+
+    /// B-channel samples of the connected calls, both ways.
+    fn move_samples(&mut self) {
+        for (&channel, line) in &self.attached {
+            loop {
+                let n = self.pri.span_mut().read_b_samples(channel, &mut self.buf);
+                if n == 0 {
+                    break;
+                }
+                line.push_from_line(&self.buf[..n]);
+            }
+            let n = line.pull_to_line(&mut self.buf);
+            if n > 0 {
+                self.pri.span_mut().write_b_samples(channel, &self.buf[..n]);
+            }
+        }
+    }
+}
+
+fn log_line_event(event: &span::Event) {
+    match event {
+        span::Event::SpanUp => tracing::info!("span up"),
+        span::Event::SpanDown => tracing::warn!("span down: calls cleared with cause 38"),
+        span::Event::Alarm { alarm, active } => tracing::info!(?alarm, active, "alarm"),
+        span::Event::FrameAlignment { aligned } => tracing::debug!(aligned, "frame alignment"),
+        span::Event::DFrame(_) => {}
+    }
+}
+
+struct MapperTask {
+    mapper: Mapper,
+    endpoint: sip::Endpoint,
+    live: Arc<LiveTable>,
+    stacks: Vec<Sender<ToStack>>,
+    legs: Legs,
+    /// Which B-channel each call's leg is attached to.
+    attached: HashMap<mapper::CallId, (SpanId, u8)>,
+    calls: Arc<AtomicUsize>,
+    trace: Option<mpsc::UnboundedSender<Trace>>,
+    memo_sip: HashMap<sip::CallId, mapper::CallId>,
+    memo_isdn: HashMap<(SpanId, isdn::CallId), mapper::CallId>,
+}
+
+impl MapperTask {
+    async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<(SpanId, isdn::Event)>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        loop {
+            let deadline = self.mapper.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                event = self.endpoint.next_event() => {
+                    let Some(event) = event else { break };
+                    self.mapper.set_table(self.live.current());
+                    let at = now();
+                    if self.trace.is_some() {
+                        let before = sip_call_of_event(&event).and_then(|c| self.sip_call(c));
+                        self.mapper.handle_sip(at, event.clone());
+                        let call = before.or_else(|| {
+                            let id = sip_call_of_event(&event)?;
+                            let call = self.mapper.call_for_sip(id)?;
+                            self.memo_sip.insert(id, call);
+                            Some(call)
+                        });
+                        self.emit(at, call, TraceKind::SipIn(event));
+                    } else {
+                        self.mapper.handle_sip(at, event);
+                    }
+                }
+                event = events.recv() => {
+                    let Some((span, event)) = event else { break };
+                    self.mapper.set_table(self.live.current());
+                    let at = now();
+                    if self.trace.is_some() {
+                        let id = isdn_call_of_event(&event);
+                        let before = id.and_then(|i| self.isdn_call(span, i));
+                        self.mapper.handle_isdn(at, span, event.clone());
+                        let call = before.or_else(|| {
+                            let id = id?;
+                            let call = self.mapper.call_for_isdn(span, id)?;
+                            self.memo_isdn.insert((span, id), call);
+                            Some(call)
+                        });
+                        self.emit(at, call, TraceKind::IsdnIn(span, event));
+                    } else {
+                        self.mapper.handle_isdn(at, span, event);
+                    }
+                }
+                c = control.recv() => {
+                    let Some(c) = c else { break };
+                    match c {
+                        Control::Drain => {
+                            tracing::info!("draining: no new calls");
+                            self.mapper.handle_drain();
+                        }
+                        Control::ClearAll => {
+                            tracing::info!(calls = self.mapper.call_count(), "clearing every call");
+                            self.mapper.handle_clear_all(now());
+                        }
+                    }
+                }
+                () = sleep => self.mapper.handle_timeout(now()),
+            }
+            self.run_actions();
+            self.calls
+                .store(self.mapper.call_count(), Ordering::Relaxed);
+        }
+    }
+
+    fn sip_call(&self, id: sip::CallId) -> Option<mapper::CallId> {
+        self.mapper
+            .call_for_sip(id)
+            .or_else(|| self.memo_sip.get(&id).copied())
+    }
+
+    fn isdn_call(&self, span: SpanId, id: isdn::CallId) -> Option<mapper::CallId> {
+        self.mapper
+            .call_for_isdn(span, id)
+            .or_else(|| self.memo_isdn.get(&(span, id)).copied())
+    }
+
+    fn emit(&self, at: Instant, call: Option<mapper::CallId>, kind: TraceKind) {
+        if let Some(tx) = &self.trace {
+            let _ = tx.send(Trace { at, call, kind });
+        }
+    }
+
+    fn run_actions(&mut self) {
+        loop {
+            while let Some(event) = self.mapper.poll_event() {
+                if self.trace.is_some() {
+                    let call = match &event {
+                        mapper::Event::Started { call, .. }
+                        | mapper::Event::Attempt { call, .. }
+                        | mapper::Event::Answered { call }
+                        | mapper::Event::Ended { call, .. } => *call,
+                    };
+                    if let mapper::Event::Attempt {
+                        leg: mapper::Leg::Sip(id),
+                        ..
+                    } = &event
+                    {
+                        self.memo_sip.insert(*id, call);
+                    }
+                    self.emit(now(), Some(call), TraceKind::Call(event));
+                }
+            }
+            let Some(action) = self.mapper.poll_action() else {
+                break;
+            };
+            match action {
+                Action::Isdn { span, command } => {
+                    if self.trace.is_some() {
+                        let id = isdn_call_of_command(&command);
+                        let call = id.and_then(|i| self.isdn_call(span, i));
+                        if let (Some(i), Some(c)) = (id, call) {
+                            self.memo_isdn.insert((span, i), c);
+                        }
+                        self.emit(now(), call, TraceKind::IsdnOut(span, command.clone()));
+                    }
+                    if let Some(tx) = self.stacks.get(span) {
+                        let _ = tx.send(ToStack::Isdn(command));
+                    }
+                }
+                Action::Sip(command) => {
+                    if self.trace.is_some() {
+                        let call = sip_call_of_command(&command).and_then(|c| self.sip_call(c));
+                        self.emit(now(), call, TraceKind::SipOut(command.clone()));
+                    }
+                    self.endpoint.command(command);
+                }
+                Action::Media(media) => self.media(media),
+            }
+        }
+    }
+
+    fn media(&mut self, media: mapper::Media) {
+        match media {
+            mapper::Media::Open { call, law } => {
+                let addr = self.legs.open(call, law);
+                self.mapper.handle_media_opened(now(), call, addr);
+            }
+            mapper::Media::Remote { call, media } => self.legs.set_remote(call, media),
+            mapper::Media::Connect {
+                call,
+                span,
+                channel,
+            } => {
+                self.detach(call);
+                if let (Some(line), Some(tx)) = (self.legs.line_end(call), self.stacks.get(span)) {
+                    let _ = tx.send(ToStack::Attach { channel, line });
+                    self.attached.insert(call, (span, channel));
+                }
+            }
+            mapper::Media::Play { call, tone } => self.legs.play(call, tone),
+            mapper::Media::Close { call } => {
+                self.detach(call);
+                self.legs.close(call);
+                tracing::debug!(legs = self.legs.len(), "media legs open");
+            }
+        }
+    }
+
+    fn detach(&mut self, call: mapper::CallId) {
+        if let Some((span, channel)) = self.attached.remove(&call)
+            && let Some(tx) = self.stacks.get(span)
+        {
+            let _ = tx.send(ToStack::Detach { channel });
+        }
+    }
+}
+
+fn sip_call_of_event(event: &sip::Event) -> Option<sip::CallId> {
+    match event {
+        sip::Event::Incoming(i) => Some(i.call),
+        sip::Event::Trying { call }
+        | sip::Event::Ringing { call, .. }
+        | sip::Event::Progress { call, .. }
+        | sip::Event::Answered { call, .. }
+        | sip::Event::MediaChanged { call, .. }
+        | sip::Event::Released { call, .. } => Some(*call),
+        sip::Event::PeerStatus { .. } | sip::Event::Registration { .. } => None,
+    }
+}
+
+fn sip_call_of_command(command: &sip::Command) -> Option<sip::CallId> {
+    match command {
+        sip::Command::Place(o) => Some(o.call),
+        sip::Command::Provisional { call, .. }
+        | sip::Command::Answer { call, .. }
+        | sip::Command::Release { call, .. } => Some(*call),
+    }
+}
+
+fn isdn_call_of_event(event: &isdn::Event) -> Option<isdn::CallId> {
+    match event {
+        isdn::Event::Setup(s) => Some(s.call),
+        isdn::Event::Proceeding { call, .. }
+        | isdn::Event::Alerting { call, .. }
+        | isdn::Event::Progress { call, .. }
+        | isdn::Event::Connect { call, .. }
+        | isdn::Event::Disconnect { call, .. }
+        | isdn::Event::Cleared { call, .. } => Some(*call),
+        _ => None,
+    }
+}
+
+fn isdn_call_of_command(command: &isdn::Command) -> Option<isdn::CallId> {
+    match command {
+        isdn::Command::Setup { call, .. }
+        | isdn::Command::Proceeding { call }
+        | isdn::Command::Alerting { call, .. }
+        | isdn::Command::Progress { call, .. }
+        | isdn::Command::Connect { call, .. }
+        | isdn::Command::Release { call, .. }
+        | isdn::Command::StatusEnquiry { call } => Some(*call),
+        isdn::Command::Restart { .. } => None,
+    }
+}

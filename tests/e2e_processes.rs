@@ -1,0 +1,576 @@
+//! End to end as separate processes over real sockets: `dialgate sim` (the PBX, or the
+//! switch when the gateway is the user side) ⇄ `dialgate run` ⇄ SIPp.
+//!
+//! Each test writes its own hardware, dial-peer and scenario files into a temporary
+//! directory (short span recovery, loopback ports picked at random), starts the
+//! simulator first (it listens where the span connects), then SIPp where the SIP side
+//! is scripted, then the gateway; it passes when the simulator's scenario and SIPp's
+//! both pass, and the gateway exits 0 on SIGTERM. Without `sipp` on the PATH the tests
+//! print `skipped: sipp not installed`, unless `DIALGATE_REQUIRE_TOOLS=1`.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    reason = "integration test over real processes: wall clock and waits"
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dialgate");
+
+fn sipp_installed() -> bool {
+    // `sipp -v` exits non-zero on some builds: look for it on the PATH instead.
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("sipp").is_file()));
+    if !found {
+        common::tool_missing("sipp");
+    }
+    found
+}
+
+/// The gateway's log without colour codes.
+fn run_log(files: &Files) -> String {
+    let text = std::fs::read_to_string(files.path("run.log")).unwrap_or_default();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[derive(Clone, Copy)]
+enum Span {
+    T1,
+    E1,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum GwSide {
+    Network,
+    User,
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+    sip_port: u16,
+}
+
+impl Files {
+    fn new(span: Span, side: GwSide) -> Files {
+        let dir = tempfile::tempdir().unwrap();
+        let line_port = free_tcp_port();
+        let (kind, extra, switch) = match span {
+            Span::T1 => ("t1", "framing: esf", "national"),
+            Span::E1 => ("e1", "crc4: true", "euroisdn"),
+        };
+        let side = match side {
+            GwSide::Network => "network",
+            GwSide::User => "user",
+        };
+        std::fs::write(
+            dir.path().join("hw.yaml"),
+            format!(
+                "spans:\n  - name: span1\n    type: {kind}\n    {extra}\n    line: tcp://127.0.0.1:{line_port}\n    side: {side}\n    switch: {switch}\n    alarms: {{ recovery_after_ms: 300 }}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("peers")).unwrap();
+        Files {
+            dir,
+            sip_port: free_udp_port(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The dial plan: 2XXX to the span; 5551XXX to SIP `targets` in order of preference.
+    fn dial_peers(&self, targets: &[u16], extra: &str) {
+        let mut text = String::from(extra);
+        text.push_str(
+            "dial_peers:\n  - tag: 1\n    type: pots\n    port: span1\n    destination_pattern: \"2...$\"\n    digit_strip: false\n    incoming_called_number: \"555....$\"\n",
+        );
+        for (i, port) in targets.iter().enumerate() {
+            text.push_str(&format!(
+                "  - tag: {}\n    type: voip\n    session_target: \"ipv4:127.0.0.1:{port}\"\n    preference: {i}\n    destination_pattern: \"5551...$\"\n    incoming_called_number: \"2...$\"\n",
+                100 + i
+            ));
+        }
+        let tmp = self.path("peers/plan.yaml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        // Renamed into place: a reload never sees half a file.
+        std::fs::rename(&tmp, self.path("peers/plan.yaml")).unwrap();
+    }
+
+    fn scenario(&self, steps: &str) -> PathBuf {
+        let p = self.path("scenario.yaml");
+        std::fs::write(&p, format!("description: e2e\nsteps:\n{steps}")).unwrap();
+        p
+    }
+}
+
+/// A child process killed when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn terminate(&mut self) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait_for(Duration::from_secs(10))
+    }
+}
+
+/// `dialgate sim` mirroring the span; returns once it listens.
+fn sim(files: &Files, scenario: &Path) -> Proc {
+    let mut child = Command::new(BIN)
+        .args(["sim", "--hardware"])
+        .arg(files.path("hw.yaml"))
+        .arg("--scenario")
+        .arg(scenario)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("LISTEN"), "sim said {first:?}");
+    // Keep reading so the simulator never blocks on a full pipe; keep the text.
+    let log = files.path("sim.out");
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in out.lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = std::fs::write(&log, &all);
+        }
+    });
+    Proc { name: "sim", child }
+}
+
+fn gateway(files: &Files, extra: &[&str]) -> Proc {
+    let child = Command::new(BIN)
+        .arg("run")
+        .arg("--hardware")
+        .arg(files.path("hw.yaml"))
+        .arg("--dial-peers")
+        .arg(files.path("peers"))
+        .args([
+            "--sip-listen",
+            &format!("127.0.0.1:{}", files.sip_port),
+            "--keepalive",
+            "0",
+            "--invite-timeout",
+            "1",
+            "--drain-grace",
+            "1",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "dialgate=info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(files.path("run.log")).unwrap())
+        .spawn()
+        .unwrap();
+    Proc {
+        name: "gateway",
+        child,
+    }
+}
+
+/// SIPp with one of `tests/sipp/*.xml`; `uac` places one call to `number` at the gateway.
+fn sipp(files: &Files, xml: &str, port: u16, uac: Option<&str>) -> Proc {
+    sipp_with(files, xml, port, uac, &[])
+}
+
+fn sipp_with(files: &Files, xml: &str, port: u16, uac: Option<&str>, extra: &[&str]) -> Proc {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(xml);
+    let mut cmd = Command::new("sipp");
+    if let Some(number) = uac {
+        cmd.arg(format!("127.0.0.1:{}", files.sip_port))
+            .args(["-s", number]);
+    }
+    cmd.arg("-sf")
+        .arg(scenario)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &free_udp_port().to_string()])
+        .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
+        .args(["-trace_err"])
+        .args(extra)
+        .current_dir(files.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Proc {
+        name: "sipp",
+        child: cmd.spawn().unwrap(),
+    }
+}
+
+fn logs(files: &Files) -> String {
+    let mut all = String::new();
+    for name in ["sim.out", "run.log"] {
+        let text = if name == "run.log" {
+            run_log(files)
+        } else {
+            std::fs::read_to_string(files.path(name)).unwrap_or_default()
+        };
+        all.push_str(&format!("---- {name}\n{text}\n"));
+    }
+    if let Ok(dir) = std::fs::read_dir(files.dir.path()) {
+        for e in dir.flatten() {
+            if e.file_name().to_string_lossy().ends_with("errors.log") {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                all.push_str(&format!("---- sipp errors\n{text}\n"));
+            }
+        }
+    }
+    all
+}
+
+fn expect_success(p: &mut Proc, limit: Duration, files: &Files) {
+    let status = p.wait_for(limit);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{} ended {status:?}\n{}",
+        p.name,
+        logs(files)
+    );
+}
+
+/// Wait until the gateway logged that its D-channel is up.
+fn wait_span_up(files: &Files) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if run_log(files).contains("D-channel up") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("span never came up\n{}", logs(files));
+}
+
+fn pbx_to_sip(span: Span, side: GwSide, xml: &str, expect: &str) {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(span, side);
+    let sipp_port = free_udp_port();
+    files.dial_peers(&[sipp_port], "");
+    let scenario = files.scenario(&format!(
+        "  - place: {{ called: \"5551234\", calling: \"2001\", expect: {expect}, within_ms: 5000, hold_ms: 500, hangup: us }}\n"
+    ));
+    let mut sim = sim(&files, &scenario);
+    let mut sipp = sipp(&files, xml, sipp_port, None);
+    let mut gw = gateway(&files, &[]);
+    expect_success(&mut sim, Duration::from_secs(20), &files);
+    expect_success(&mut sipp, Duration::from_secs(10), &files);
+    let status = gw.terminate();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "gateway {status:?}\n{}",
+        logs(&files)
+    );
+}
+
+fn sip_to_pbx(span: Span, side: GwSide, xml: &str, number: &str, answer: &str) {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(span, side);
+    let sipp_port = free_udp_port();
+    files.dial_peers(&[sipp_port], "");
+    let scenario = files.scenario(&format!("  - answer: {{ {answer} }}\n"));
+    let mut sim = sim(&files, &scenario);
+    let mut gw = gateway(&files, &[]);
+    wait_span_up(&files);
+    let mut sipp = sipp(&files, xml, sipp_port, Some(number));
+    expect_success(&mut sipp, Duration::from_secs(15), &files);
+    expect_success(&mut sim, Duration::from_secs(15), &files);
+    let status = gw.terminate();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "gateway {status:?}\n{}",
+        logs(&files)
+    );
+}
+
+#[test]
+fn t1_network_side_pbx_call_answered_by_sipp_pbx_hangs_up() {
+    pbx_to_sip(Span::T1, GwSide::Network, "uas_answered.xml", "connect");
+}
+
+#[test]
+fn e1_user_side_pbx_call_answered_by_sipp_pbx_hangs_up() {
+    pbx_to_sip(Span::E1, GwSide::User, "uas_answered.xml", "connect");
+}
+
+#[test]
+fn t1_network_side_sipp_busy_is_cause_17_on_the_span() {
+    pbx_to_sip(Span::T1, GwSide::Network, "uas_busy.xml", "busy");
+}
+
+#[test]
+fn e1_network_side_sipp_busy_is_cause_17_on_the_span() {
+    pbx_to_sip(Span::E1, GwSide::Network, "uas_busy.xml", "busy");
+}
+
+#[test]
+fn t1_network_side_sipp_call_answered_by_the_pbx_sipp_hangs_up() {
+    sip_to_pbx(
+        Span::T1,
+        GwSide::Network,
+        "uac_answered.xml",
+        "2001",
+        "called: \"2001\", count: 1, ring_ms: 100, hold_ms: 5000, hangup: them",
+    );
+}
+
+#[test]
+fn e1_user_side_sipp_call_answered_by_the_network_sipp_hangs_up() {
+    sip_to_pbx(
+        Span::E1,
+        GwSide::User,
+        "uac_answered.xml",
+        "2001",
+        "called: \"2001\", count: 1, ring_ms: 100, hold_ms: 5000, hangup: them",
+    );
+}
+
+#[test]
+fn t1_user_side_pbx_busy_is_486_to_sipp() {
+    sip_to_pbx(
+        Span::T1,
+        GwSide::User,
+        "e2e_uac_busy.xml",
+        "2002",
+        "called: \"2002\", count: 1, reject: 17",
+    );
+}
+
+#[test]
+fn failover_from_a_dead_sip_target_to_sipp() {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(Span::T1, GwSide::Network);
+    // Bound and never read: an INVITE there gets no answer at all.
+    let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    let sipp_port = free_udp_port();
+    files.dial_peers(&[dead_port, sipp_port], "");
+    let scenario = files.scenario(
+        "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 8000, hold_ms: 500, hangup: us }\n",
+    );
+    let mut sim = sim(&files, &scenario);
+    let mut sipp = sipp(&files, "uas_answered.xml", sipp_port, None);
+    let mut gw = gateway(&files, &[]);
+    expect_success(&mut sim, Duration::from_secs(25), &files);
+    expect_success(&mut sipp, Duration::from_secs(10), &files);
+    let log = run_log(&files);
+    assert!(log.contains("giving up the attempt as 408"), "{log}");
+    assert!(gw.terminate().is_some_and(|s| s.success()));
+    drop(dead);
+}
+
+#[test]
+fn span_cut_mid_call_sends_bye_with_cause_38() {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(Span::T1, GwSide::Network);
+    let sipp_port = free_udp_port();
+    files.dial_peers(&[sipp_port], "");
+    // The PBX's line goes silent (LOS) while the call is up.
+    let scenario = files.scenario(
+        "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 4000, hangup: us }\n  - fault: { at_ms: 1500, los_ms: 1000 }\n",
+    );
+    let mut sim = sim(&files, &scenario);
+    let mut sipp = sipp(&files, "e2e_uas_span_cut.xml", sipp_port, None);
+    let mut gw = gateway(&files, &[]);
+    expect_success(&mut sipp, Duration::from_secs(15), &files);
+    // The simulator's call did not survive either; its verdict is not the point here.
+    let _ = sim.wait_for(Duration::from_secs(10));
+    let log = run_log(&files);
+    assert!(log.contains("cause=38"), "{log}");
+    assert!(gw.terminate().is_some_and(|s| s.success()));
+}
+
+#[test]
+fn untrusted_invite_is_rejected_with_403() {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(Span::T1, GwSide::Network);
+    let sipp_port = free_udp_port();
+    // Only a documentation address may place calls: SIPp on loopback may not.
+    files.dial_peers(&[sipp_port], "trusted_sources: [\"192.0.2.1\"]\n");
+    let scenario = files.scenario(
+        "  - answer: { called: \"2001\", count: 1, ring_ms: 100, hold_ms: 500, hangup: us }\n",
+    );
+    let _sim = sim(&files, &scenario);
+    let mut gw = gateway(&files, &[]);
+    wait_span_up(&files);
+    let mut sipp = sipp(&files, "e2e_uac_forbidden.xml", sipp_port, Some("2001"));
+    expect_success(&mut sipp, Duration::from_secs(15), &files);
+    let log = run_log(&files);
+    assert!(!log.contains("SETUP to the PBX"), "{log}");
+    assert!(gw.terminate().is_some_and(|s| s.success()));
+}
+
+#[test]
+fn reload_during_a_call_routes_the_next_call_by_the_new_plan() {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(Span::T1, GwSide::Network);
+    let (first_port, second_port) = (free_udp_port(), free_udp_port());
+    // SIP peers are fixed at start: both targets are in the first plan, the second as
+    // a fallback; the reload makes it the only one.
+    files.dial_peers(&[first_port, second_port], "");
+    // Call 1 at once, held 3 s; call 2 at 2 s, after the reload.
+    let scenario = files.scenario(
+        "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 3000, hangup: us }\n  - place: { at_ms: 2000, called: \"5551235\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 300, hangup: us }\n",
+    );
+    let mut sim = sim(&files, &scenario);
+    let mut first = sipp(&files, "uas_answered.xml", first_port, None);
+    let mut second = sipp(&files, "uas_answered.xml", second_port, None);
+    let mut gw = gateway(&files, &[]);
+    wait_span_up(&files);
+    // Once call 1 is up, point 5551XXX at the second SIPp and signal a reload.
+    let until = Instant::now() + Duration::from_secs(10);
+    while !run_log(&files).contains("answered by SIP") {
+        assert!(
+            Instant::now() < until,
+            "call 1 never answered\n{}",
+            logs(&files)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    files.dial_peers(&[second_port], "");
+    let _ = Command::new("kill")
+        .args(["-HUP", &gw.child.id().to_string()])
+        .status();
+    expect_success(&mut first, Duration::from_secs(15), &files);
+    expect_success(&mut second, Duration::from_secs(15), &files);
+    expect_success(&mut sim, Duration::from_secs(15), &files);
+    let log = run_log(&files);
+    assert!(log.contains("dial peers reloaded"), "{log}");
+    assert!(gw.terminate().is_some_and(|s| s.success()));
+}
+
+/// The shipped `hardware/` and `dial-peers/` load and start as they are (the gateway
+/// keeps retrying the simulator's address until stopped).
+#[test]
+fn shipped_configuration_starts_and_stops_on_sigterm() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = free_udp_port();
+    let child = Command::new(BIN)
+        .current_dir(root)
+        .args([
+            "run",
+            "--sip-listen",
+            &format!("127.0.0.1:{port}"),
+            "--keepalive",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut gw = Proc {
+        name: "gateway",
+        child,
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        gw.child.try_wait().unwrap().is_none(),
+        "gateway exited early"
+    );
+    let status = gw.terminate();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let _ = SocketAddr::from(([127, 0, 0, 1], port));
+}
+
+/// Audio both ways: the PBX sends 1004 Hz on its B-channel, the gateway carries it as
+/// RTP to SIPp, which echoes it back, and the PBX must hear it at the level it sent.
+#[test]
+fn pbx_tone_goes_out_as_rtp_and_comes_back_through_the_b_channel() {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(Span::T1, GwSide::Network);
+    let sipp_port = free_udp_port();
+    files.dial_peers(&[sipp_port], "");
+    let scenario = files.scenario(
+        "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 1500, hangup: us, send: [ { tone: { freq_hz: 1004, level_dbm0: -10, ms: 1200 } } ], hear: [ { tone: { freq_hz: 1004, min_level_dbm0: -16 } } ] }\n",
+    );
+    let mut sim = sim(&files, &scenario);
+    let mut sipp = sipp_with(&files, "uas_answered.xml", sipp_port, None, &["-rtp_echo"]);
+    let mut gw = gateway(&files, &[]);
+    expect_success(&mut sim, Duration::from_secs(20), &files);
+    expect_success(&mut sipp, Duration::from_secs(10), &files);
+    let out = std::fs::read_to_string(files.path("sim.out")).unwrap_or_default();
+    assert!(out.contains("heard 1004 Hz"), "{out}");
+    assert!(gw.terminate().is_some_and(|s| s.success()));
+}
