@@ -11,7 +11,6 @@
 //! The answer keeps the offer's codec order (the offerer's preference, RFC 3264 §6.1) and
 //! the offer's payload type for telephone-event.
 
-use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 /// A G.711 law. The payload types are the static ones of RFC 3551.
@@ -314,38 +313,74 @@ pub(crate) struct Local {
 impl Local {
     /// Prints the description (CRLF line ends, RFC 4566 §5).
     pub(crate) fn print(&self) -> Vec<u8> {
+        // push_str over write!: the fmt machinery was most of this function's cost.
+        fn num(s: &mut String, n: impl Into<u64>) {
+            let mut digits = [0u8; 20];
+            let mut n = n.into();
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                digits[i] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            for &d in &digits[i..] {
+                s.push(char::from(d));
+            }
+        }
         let ip = self.rtp.ip();
         let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+        let ip = ip.to_string();
         let mut s = String::with_capacity(256);
-        let _ = write!(
-            s,
-            "v=0\r\no=dialgate {} {} IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP",
-            self.session_id,
-            self.version,
-            self.rtp.port()
-        );
+        s.push_str("v=0\r\no=dialgate ");
+        num(&mut s, self.session_id);
+        s.push(' ');
+        num(&mut s, self.version);
+        for part in [
+            " IN ",
+            family,
+            " ",
+            &ip,
+            "\r\ns=-\r\nc=IN ",
+            family,
+            " ",
+            &ip,
+        ] {
+            s.push_str(part);
+        }
+        s.push_str("\r\nt=0 0\r\nm=audio ");
+        num(&mut s, self.rtp.port());
+        s.push_str(" RTP/AVP");
         for c in &self.codecs {
-            let _ = write!(s, " {}", c.payload_type());
+            s.push(' ');
+            num(&mut s, c.payload_type());
         }
         if let Some(pt) = self.telephone_event {
-            let _ = write!(s, " {pt}");
+            s.push(' ');
+            num(&mut s, pt);
         }
         s.push_str("\r\n");
         for c in &self.codecs {
-            let _ = write!(s, "a=rtpmap:{} {}/8000\r\n", c.payload_type(), c.encoding());
+            s.push_str("a=rtpmap:");
+            num(&mut s, c.payload_type());
+            s.push(' ');
+            s.push_str(c.encoding());
+            s.push_str("/8000\r\n");
         }
         if let Some(pt) = self.telephone_event {
-            let _ = write!(
-                s,
-                "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
-            );
+            s.push_str("a=rtpmap:");
+            num(&mut s, pt);
+            s.push_str(" telephone-event/8000\r\na=fmtp:");
+            num(&mut s, pt);
+            s.push_str(" 0-16\r\n");
         }
-        let _ = write!(
-            s,
-            "a=ptime:{}\r\na={}\r\n",
-            self.ptime,
-            self.direction.attribute()
-        );
+        s.push_str("a=ptime:");
+        num(&mut s, self.ptime);
+        s.push_str("\r\na=");
+        s.push_str(self.direction.attribute());
+        s.push_str("\r\n");
         s.into_bytes()
     }
 
@@ -433,6 +468,37 @@ mod tests {
         let s = parse(&local.print()).unwrap();
         assert_eq!(s.origin, (4711, 4712));
         assert_eq!(s.audio.unwrap(), local.media());
+    }
+
+    #[test]
+    fn local_description_prints_line_by_line() {
+        let local = Local {
+            session_id: 4711,
+            version: 1 << 40,
+            rtp: "[2001:db8::5]:40000".parse().unwrap(),
+            codecs: vec![Codec::Pcma],
+            telephone_event: Some(101),
+            ptime: 30,
+            direction: Direction::SendRecv,
+        };
+        let text = String::from_utf8(local.print()).unwrap();
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        assert_eq!(
+            lines,
+            [
+                "v=0",
+                "o=dialgate 4711 1099511627776 IN IP6 2001:db8::5",
+                "s=-",
+                "c=IN IP6 2001:db8::5",
+                "t=0 0",
+                "m=audio 40000 RTP/AVP 8 101",
+                "a=rtpmap:8 PCMA/8000",
+                "a=rtpmap:101 telephone-event/8000",
+                "a=fmtp:101 0-16",
+                "a=ptime:30",
+                "a=sendrecv",
+            ]
+        );
     }
 
     #[test]

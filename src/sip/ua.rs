@@ -25,7 +25,12 @@
 //! ```
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+
+// foldhash instead of SipHash: hashing branch and Call-ID keys was a visible share of the
+// per-message CPU. Its per-process random seed still keeps peer-chosen keys from being
+// aimed at one bucket.
+use foldhash::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -260,10 +265,10 @@ impl UserAgent {
         let peers = config.peers.iter().map(|_| PeerState::default()).collect();
         let mut ua = Self {
             locals,
-            calls: HashMap::new(),
-            by_sip_id: HashMap::new(),
-            client: HashMap::new(),
-            server: HashMap::new(),
+            calls: HashMap::default(),
+            by_sip_id: HashMap::default(),
+            client: HashMap::default(),
+            server: HashMap::default(),
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -589,7 +594,7 @@ impl UserAgent {
                     return;
                 }
                 let tag = self.tag();
-                let mut w = Writer::reply(200, &msg.echo(), Some(&tag), rcvd);
+                let mut w = Writer::reply_to(200, &msg, Some(&tag), rcvd);
                 w.header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
                     .header("Supported", "")
@@ -622,7 +627,7 @@ impl UserAgent {
         tracing::warn!(source = %ip, "SIP request over the rate limit: 503");
         if msg.method() == Some(Method::Invite) {
             let tag = self.tag();
-            let mut w = Writer::reply(503, &msg.echo(), Some(&tag), rcvd);
+            let mut w = Writer::reply_to(503, msg, Some(&tag), rcvd);
             w.header("Retry-After", &retry);
             // An INVITE error response is ACKed; no call exists, so the ACK is absorbed.
             self.send(dest, w.finish(None));
@@ -642,7 +647,7 @@ impl UserAgent {
         headers: &[(&str, &str)],
     ) {
         let tag = self.tag();
-        let mut w = Writer::reply(status, &msg.echo(), Some(&tag), rcvd);
+        let mut w = Writer::reply_to(status, msg, Some(&tag), rcvd);
         for (n, v) in headers {
             w.header(n, v);
         }
@@ -768,7 +773,7 @@ impl UserAgent {
         };
         let id = self.ids.next();
         let local_tag = self.tag();
-        let trying = Writer::reply(100, &msg.echo(), None, rcvd).finish(None);
+        let trying = Writer::reply_to(100, &msg, None, rcvd).finish(None);
         let call = Call {
             outbound: false,
             state: CallState::Early,
@@ -1134,7 +1139,7 @@ impl UserAgent {
             return;
         };
         let local_tag = self.calls.get(&id).map(|c| c.local_tag.clone());
-        let ok = Writer::reply(200, &msg.echo(), local_tag.as_deref(), rcvd).finish(None);
+        let ok = Writer::reply_to(200, msg, local_tag.as_deref(), rcvd).finish(None);
         self.respond_non_invite(now, msg, dest, ok);
         let unanswered = self
             .calls
@@ -1154,7 +1159,7 @@ impl UserAgent {
             self.reply_simple(now, msg, 481, dest, rcvd, &[]);
             return;
         };
-        let ok = Writer::reply(200, &msg.echo(), None, rcvd).finish(None);
+        let ok = Writer::reply_to(200, msg, None, rcvd).finish(None);
         self.respond_non_invite(now, msg, dest, ok);
         // A caller may BYE an early dialog; the pending INVITE then gets 487 (§15.1.2).
         let unanswered = self.calls.get(&id).is_some_and(|c| {
