@@ -1075,8 +1075,9 @@ mod tests {
     #[test]
     fn reply_from_the_request_matches_the_reply_from_its_echo() {
         let m = Inbound::parse(INVITE.as_bytes()).unwrap();
+        type Received = Option<(IpAddr, u16)>;
         // (status, to_tag, received)
-        let cases: [(u16, Option<&str>, Option<(IpAddr, u16)>); 3] = [
+        let cases: [(u16, Option<&str>, Received); 3] = [
             (100, None, None),
             (200, Some("t1"), Some(("192.0.2.7".parse().unwrap(), 5060))),
             (
