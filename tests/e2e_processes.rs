@@ -252,7 +252,7 @@ fn sipp_with(files: &Files, xml: &str, port: u16, uac: Option<&str>, extra: &[&s
     cmd.arg("-sf")
         .arg(scenario)
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &free_udp_port().to_string()])
+        .args(["-mp", &common::sipp_media_port().to_string()])
         .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
         .args(["-trace_err"])
         .args(extra)

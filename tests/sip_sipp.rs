@@ -87,7 +87,7 @@ impl Sipp {
                 "-p",
                 &port.to_string(),
                 "-mp",
-                &free_port().to_string(),
+                &common::sipp_media_port().to_string(),
             ])
             .args(["-t", transport_flag(transport), "-m", &calls.to_string()])
             .args([

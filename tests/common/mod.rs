@@ -41,3 +41,19 @@ pub fn tshark(args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("tshark prints UTF-8")
 }
+
+/// A base port for SIPp's `-mp`: SIPp binds four UDP ports from it (audio RTP and RTCP,
+/// video RTP and RTCP) and exits if any is taken. An ephemeral port from the kernel only
+/// says the first is free, so pick an even port below the ephemeral range (and below the
+/// gateway's default RTP range) whose four ports bind together right now.
+pub fn sipp_media_port() -> u16 {
+    loop {
+        let base = fastrand::u16(5_000..8_000) * 2;
+        let held: Vec<_> = (base..base + 4)
+            .map_while(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == 4 {
+            return base;
+        }
+    }
+}
