@@ -10,38 +10,11 @@
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
-use dialgate::line::hdlc::{Decoder, Encoder, MAX_FRAME, MAX_QUEUED, MIN_FRAME, fcs};
+use dialgate::line::hdlc::{Decoder, Encoder};
 
-/// Random frames totalling about `bytes` octets, from a fixed seed so runs compare.
-fn corpus(bytes: usize) -> Vec<Vec<u8>> {
-    let mut rng = fastrand::Rng::with_seed(0x48444C43);
-    let mut frames = Vec::new();
-    let mut total = 0;
-    while total < bytes {
-        let len = rng.usize(MIN_FRAME..=MAX_FRAME);
-        let frame: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
-        total += len;
-        frames.push(frame);
-    }
-    frames
-}
-
-/// Pushes `frames` through `encoder` in batches the queue accepts; returns the line bytes.
-fn encode(encoder: &mut Encoder, frames: &[Vec<u8>], out: &mut Vec<u8>) -> usize {
-    let mut written = 0;
-    for batch in frames.chunks(MAX_QUEUED) {
-        for frame in batch {
-            encoder.push_frame(frame);
-        }
-        let n = encoder.queued_bytes();
-        if out.len() < written + n {
-            out.resize(written + n, 0);
-        }
-        encoder.fill(&mut out[written..written + n]);
-        written += n;
-    }
-    written
-}
+#[path = "common/hdlc_corpus.rs"]
+mod hdlc_corpus;
+use hdlc_corpus::{corpus, encode, line};
 
 /// CPU time the calling thread has run, in nanoseconds (scheduler accounting: exact at
 /// context switches, otherwise updated every tick, so use long samples).
@@ -89,13 +62,7 @@ fn bench_cpu(c: &mut Criterion<ThreadCpuTime>) {
 
 fn bench_hdlc<M: Measurement>(c: &mut Criterion<M>, name: &str) {
     let frames = corpus(1 << 20);
-    let mut line = Vec::new();
-    let mut encoder = Encoder::new();
-    let len = encode(&mut encoder, &frames, &mut line);
-    // One idle byte completes the last closing flag.
-    line.truncate(len + 1);
-    line.resize(len + 1, 0);
-    encoder.fill(&mut line[len..]);
+    let line = line(&frames);
 
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::BytesDecimal(line.len() as u64));
@@ -122,7 +89,10 @@ fn bench_hdlc<M: Measurement>(c: &mut Criterion<M>, name: &str) {
     });
     // A yardstick from outside this crate: the `crc` crate's slice-by-16 FCS over the same
     // bytes. On a loaded machine the ratio to it says more than the absolute figures.
-    group.bench_function("fcs-yardstick", |b| b.iter(|| fcs(black_box(&line))));
+    let x25 = crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_IBM_SDLC);
+    group.bench_function("fcs-yardstick", |b| {
+        b.iter(|| x25.checksum(black_box(&line)))
+    });
     group.finish();
 }
 

@@ -1,48 +1,21 @@
 //! Runs the HDLC bench corpus through the decoder or encoder a fixed number of times, for
-//! instruction counts under callgrind: `hdlc_count decode|encode [ROUNDS]`.
+//! instruction counts under callgrind: `hdlc_count decode|encode [ROUNDS]`. The corpus is
+//! the bench's (`benches/common/hdlc_corpus.rs`). Per line byte: the difference between
+//! two round counts' totals over the difference in line bytes processed.
 
-use dialgate::line::hdlc::{Decoder, Encoder, MAX_FRAME, MAX_QUEUED, MIN_FRAME};
+use dialgate::line::hdlc::{Decoder, Encoder};
 use std::hint::black_box;
 
-fn corpus(bytes: usize) -> Vec<Vec<u8>> {
-    let mut rng = fastrand::Rng::with_seed(0x48444C43);
-    let mut frames = Vec::new();
-    let mut total = 0;
-    while total < bytes {
-        let len = rng.usize(MIN_FRAME..=MAX_FRAME);
-        frames.push((0..len).map(|_| rng.u8(..)).collect::<Vec<u8>>());
-        total += len;
-    }
-    frames
-}
-
-fn encode(encoder: &mut Encoder, frames: &[Vec<u8>], out: &mut Vec<u8>) -> usize {
-    let mut written = 0;
-    for batch in frames.chunks(MAX_QUEUED) {
-        for frame in batch {
-            encoder.push_frame(frame);
-        }
-        let n = encoder.queued_bytes();
-        if out.len() < written + n {
-            out.resize(written + n, 0);
-        }
-        encoder.fill(&mut out[written..written + n]);
-        written += n;
-    }
-    written
-}
+#[path = "../benches/common/hdlc_corpus.rs"]
+mod hdlc_corpus;
+use hdlc_corpus::{corpus, encode, line};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_default();
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
     let frames = corpus(1 << 20);
-    let mut line = Vec::new();
-    let mut encoder = Encoder::new();
-    let len = encode(&mut encoder, &frames, &mut line);
-    line.truncate(len + 1);
-    line.resize(len + 1, 0);
-    encoder.fill(&mut line[len..]);
+    let line = line(&frames);
     let mut out = Vec::with_capacity(line.len());
     let mut encoder = Encoder::new();
     for round in 0..rounds {
