@@ -191,3 +191,96 @@ fn two_engines_on_loopback_carry_a_tone_each_way_and_transcode() {
         assert!(blocks_at(&ha, 600.0, -16.0) >= 8, "A hears 600 Hz: {sa:?}");
     });
 }
+
+#[test]
+fn dropping_a_leg_sends_an_rtcp_bye_to_the_peer_then_frees_its_ports() {
+    runtime().block_on(async {
+        let engine = Engine::start(config(41_300..=41_303)).unwrap();
+        let phone_rtp = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+        let rtp_addr = phone_rtp.local_addr().unwrap();
+        // The peer's RTCP is on the port above its RTP (no a=rtcp).
+        let phone_rtcp = UdpSocket::bind((LOOPBACK, rtp_addr.port() + 1)).unwrap();
+        phone_rtcp
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let leg = engine.open(Law::MuLaw).unwrap();
+        leg.set_remote(Remote {
+            dtmf_relay: DtmfRelay::Inband,
+            ..remote(rtp_addr)
+        });
+        let end = leg.line_end();
+        end.push_from_line(&[0xFF; 160]);
+        assert!(
+            wait_until(|| leg.stats().packets_sent >= 1).await,
+            "one packet-time of line audio goes out"
+        );
+        drop(leg);
+        let got = tokio::task::spawn_blocking(move || {
+            let mut buf = [0u8; 1500];
+            let (n, from) = phone_rtcp.recv_from(&mut buf).unwrap();
+            (buf[..n].to_vec(), from)
+        })
+        .await
+        .unwrap();
+        let (datagram, from) = got;
+        assert_eq!(from.port(), 41_301, "from the leg's RTCP port");
+        let compound = rtcp_types::Compound::parse(&datagram).unwrap();
+        let last = compound.flatten().last().unwrap();
+        assert!(matches!(last, rtcp_types::Packet::Bye(_)), "{datagram:?}");
+        // Both pairs free: the pool takes a pair back only once its sockets are closed.
+        assert!(wait_until(|| engine.free_pairs() == 2).await);
+        assert!(
+            UdpSocket::bind((LOOPBACK, 41_300)).is_ok(),
+            "RTP port closed"
+        );
+    });
+}
+
+#[test]
+fn legs_are_spread_evenly_over_the_shards_and_every_shard_ticks() {
+    runtime().block_on(async {
+        // (shards configured, legs opened, legs per shard)
+        let cases: [(usize, usize, &[usize]); 3] =
+            [(2, 4, &[2, 2]), (3, 4, &[2, 1, 1]), (1, 3, &[3])];
+        for (i, (shards, open, expected)) in cases.into_iter().enumerate() {
+            let base = 41_400 + 20 * i as u16;
+            let engine = Engine::start(Config {
+                shards,
+                ..config(base..=base + 19)
+            })
+            .unwrap();
+            let legs: Vec<_> = (0..open)
+                .map(|_| engine.open(Law::MuLaw).unwrap())
+                .collect();
+            let per_shard: Vec<usize> = engine.shard_stats().iter().map(|s| s.legs).collect();
+            assert_eq!(per_shard, expected, "{shards} shards");
+            assert!(
+                wait_until(|| engine.shard_stats().iter().all(|s| s.ticks > 5)).await,
+                "{shards} shards tick"
+            );
+            drop(legs);
+            assert_eq!(engine.legs(), 0);
+        }
+    });
+}
+
+#[test]
+fn a_10_ms_ptime_leg_sends_each_packet_once_80_octets_wait() {
+    runtime().block_on(async {
+        let engine = Engine::start(config(41_500..=41_503)).unwrap();
+        let phone = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+        let leg = engine.open(Law::MuLaw).unwrap();
+        leg.set_remote(Remote {
+            ptime_ms: 10,
+            dtmf_relay: DtmfRelay::Inband,
+            ..remote(phone.local_addr().unwrap())
+        });
+        leg.line_end().push_from_line(&[0xFF; 80]);
+        assert!(
+            wait_until(|| leg.stats().packets_sent == 1).await,
+            "{:?}",
+            leg.stats()
+        );
+        assert_eq!(leg.stats().octets_sent, 80);
+    });
+}

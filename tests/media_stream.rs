@@ -538,3 +538,58 @@ fn silence_from_the_peer_raises_rtp_timeout_once() {
         .count();
     assert_eq!(timeouts, 1);
 }
+
+/// The RTCP packet types of a compound datagram, in order.
+fn rtcp_types_of(datagram: &[u8]) -> Vec<u8> {
+    let compound = rtcp_types::Compound::parse(datagram).unwrap();
+    compound
+        .map(|p| match p.unwrap() {
+            rtcp_types::Packet::Sr(_) => 200,
+            rtcp_types::Packet::Rr(_) => 201,
+            rtcp_types::Packet::Sdes(_) => 202,
+            rtcp_types::Packet::Bye(_) => 203,
+            _ => 0,
+        })
+        .collect()
+}
+
+#[test]
+fn close_sends_one_bye_after_a_report_then_nothing_more() {
+    // (sent RTP before closing?, RTCP packet types queued by close)
+    let cases: [(bool, &[u8]); 2] = [(true, &[200, 202, 203]), (false, &[])];
+    for (sent_rtp, expected) in cases {
+        let now = t0();
+        let mut gw = Stream::new(now, config(Law::MuLaw, 0x1234_5678));
+        gw.set_remote(now, remote(FAR, Law::MuLaw, DtmfRelay::Inband));
+        if sent_rtp {
+            gw.handle_line(now, &[0xFF; 160]);
+            while gw.poll_transmit().is_some() {}
+        }
+        gw.close(now);
+        let queued: Vec<_> = std::iter::from_fn(|| gw.poll_transmit()).collect();
+        let types: Vec<u8> = queued
+            .iter()
+            .flat_map(|t| rtcp_types_of(t.payload()))
+            .collect();
+        assert_eq!(types, expected, "sent RTP: {sent_rtp}");
+        for t in &queued {
+            assert!(t.rtcp);
+            assert_eq!(
+                t.to,
+                addr("198.51.100.7:30001"),
+                "RTCP on the port above RTP"
+            );
+            let compound = rtcp_types::Compound::parse(t.payload()).unwrap();
+            for p in compound.flatten() {
+                if let rtcp_types::Packet::Bye(bye) = p {
+                    assert_eq!(bye.ssrcs().collect::<Vec<_>>(), [0x1234_5678]);
+                }
+            }
+        }
+        // Closed: a second close, more line audio and the RTCP timer send nothing.
+        gw.close(now);
+        gw.handle_line(now, &[0xFF; 320]);
+        gw.handle_timeout(now + Duration::from_secs(60));
+        assert!(gw.poll_transmit().is_none(), "sent RTP: {sent_rtp}");
+    }
+}

@@ -1,38 +1,39 @@
-//! The media I/O shell: RTP/RTCP sockets per leg, one pacing timer per engine, and the
-//! lock-free [`LineEnd`] queues to the span's stack thread.
+//! The media I/O shell: RTP/RTCP sockets per leg, the legs spread over a few shards (one
+//! 1 ms tick task each), and the lock-free [`LineEnd`] queues to the span's stack thread.
 //!
 //! ```text
-//!  stack thread                       tokio (this engine)
-//!  read_b_samples ─▶ LineEnd.push ─▶ [ring in ] ─┐ engine tick (1 ms, one timer for all
-//!                                                 ├▶ legs): ≥ ptime waiting → Stream
-//!  write_b_samples ◀ LineEnd.pull ◀─ [ring out] ◀┘   handle_line / fill_line, send RTP
-//!                                     per-leg task: recv RTP/RTCP → Stream.handle_*
+//!  stack thread                       tokio (this engine), one task per shard
+//!  read_b_samples ─▶ LineEnd.push ─▶ [ring in ] ─┐ shard tick (1 ms, for all its legs):
+//!                                                 ├▶ datagrams waiting → Stream.handle_rtp
+//!  write_b_samples ◀ LineEnd.pull ◀─ [ring out] ◀┘   ≥ ptime waiting → handle_line /
+//!                                                    fill_line, then send RTP
 //! ```
 //!
 //! The TDM side is the clock: every octet the line hands in is answered by one octet
-//! queued back out, so the two sides never drift apart. One 1 ms timer for the whole
-//! engine looks at each leg's queue depth (one atomic load) and runs only the legs with a
-//! packet-time waiting: packets leave within about a millisecond of their last sample
-//! arriving, without a timer per leg. Ports: each leg takes an even RTP port and the odd
-//! one above it for RTCP; both are closed, and the pair goes back to the pool, as soon as
-//! the leg is dropped.
+//! queued back out, so the two sides never drift apart. Each shard's 1 ms timer looks at
+//! each of its legs' queue depth (one atomic load) and socket readiness (tokio's, one
+//! atomic load: no system call and no task wake-up per datagram) and runs only the legs
+//! with something to do: packets leave within about a millisecond of their last sample
+//! arriving, without a timer or a task per leg, and with one shard per tokio worker
+//! both cores send. Ports: each leg takes an even RTP port and the odd one above it for
+//! RTCP; when the leg is dropped its shard sends an RTCP BYE, closes both and the pair
+//! goes back to the pool, within a tick.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::line::Law;
 
 use super::ring::Ring;
-use super::stream::{Event, LegStats, Remote, Stream, StreamConfig};
+use super::stream::{Event, LegStats, Remote, Stream, StreamConfig, Transmit};
 use super::tone::ToneSpec;
 
 /// Engine settings (the `media:` section of the configuration).
@@ -48,6 +49,8 @@ pub struct Config {
     pub jitter_max_ms: u16,
     /// Silence from the peer (no RTP, no RTCP) that raises [`Event::RtpTimeout`].
     pub rtp_timeout: Duration,
+    /// Tick tasks the legs are spread over; 0: one per tokio worker thread.
+    pub shards: usize,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             ptime_ms: 20,
             jitter_max_ms: 200,
             rtp_timeout: Duration::from_secs(30),
+            shards: 0,
         }
     }
 }
@@ -125,19 +129,28 @@ struct LegInner {
     stream: Mutex<Stream>,
     rtp: UdpSocket,
     rtcp: UdpSocket,
-    port: u16,
     rings: Arc<LineRings>,
     events: mpsc::UnboundedSender<Event>,
     /// Next `poll_timeout`, in ms since the engine's epoch.
     deadline_ms: AtomicU64,
+    /// Line octets per packet: the shard runs the stream when this many are waiting.
+    packet_samples: AtomicUsize,
     send_errors: AtomicU64,
     closed: AtomicBool,
+    /// Declared after the sockets: fields drop in order, so the pair is back in the pool
+    /// only once both sockets are closed.
+    lease: PortLease,
+}
+
+/// A leg's RTP/RTCP port pair, handed back to the engine's pool when dropped.
+#[derive(Debug)]
+struct PortLease {
+    port: u16,
     engine: Weak<Shared>,
 }
 
-impl Drop for LegInner {
+impl Drop for PortLease {
     fn drop(&mut self) {
-        // The sockets close as this struct goes; the pair can be handed out again.
         if let Some(engine) = self.engine.upgrade() {
             lock(&engine.free).push_back(self.port);
         }
@@ -152,7 +165,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Shared {
     config: Config,
     epoch: Instant,
-    legs: Mutex<Vec<Arc<LegInner>>>,
+    shards: Box<[Shard]>,
     free: Mutex<VecDeque<u16>>,
     seed: AtomicU64,
 }
@@ -163,14 +176,44 @@ impl Shared {
     }
 }
 
-/// The media engine: owns the port pool and the pacing timer. Cheap to clone.
+/// One tick task and the legs it runs. The task owns its leg list; `open` hands new legs
+/// over through `incoming`, a dropped leg marks itself closed and the task lets it go.
+#[derive(Debug, Default)]
+struct Shard {
+    incoming: Mutex<Vec<Arc<LegInner>>>,
+    /// Legs open on this shard (for balancing and [`Engine::legs`]).
+    open: AtomicUsize,
+    ticks: AtomicU64,
+    busy_ns: AtomicU64,
+    max_busy_ns: AtomicU64,
+    /// Ticks that started more than a tick late.
+    late_ticks: AtomicU64,
+}
+
+/// What one shard's tick task has done so far: see [`Engine::shard_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    /// Legs open on the shard.
+    pub legs: usize,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Time spent inside ticks (receiving, running streams, sending).
+    pub busy: Duration,
+    /// Longest tick.
+    pub max_busy: Duration,
+    /// Ticks that started more than 1 ms after their due time (the runtime was busy).
+    pub late_ticks: u64,
+}
+
+/// The media engine: owns the port pool and the pacing shards. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Engine {
     shared: Arc<Shared>,
 }
 
 impl Engine {
-    /// Start the engine's timer task; must be called inside a tokio runtime.
+    /// Start the engine's tick tasks (one per shard, [`Config::shards`]); must be called
+    /// inside a tokio runtime.
     #[expect(clippy::disallowed_methods, reason = "I/O shell: the engine's clock")]
     pub fn start(config: Config) -> io::Result<Engine> {
         let start = config.rtp_ports.start().div_ceil(2) * 2;
@@ -185,6 +228,11 @@ impl Engine {
                 "RTP port range holds no even/odd pair",
             ));
         }
+        let shards = match config.shards {
+            0 => tokio::runtime::Handle::current().metrics().num_workers(),
+            n => n,
+        }
+        .max(1);
         let now = Instant::now();
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -192,22 +240,13 @@ impl Engine {
         let shared = Arc::new(Shared {
             config,
             epoch: now,
-            legs: Mutex::new(Vec::new()),
+            shards: (0..shards).map(|_| Shard::default()).collect(),
             free: Mutex::new(free),
             seed: AtomicU64::new(seed),
         });
-        let weak = Arc::downgrade(&shared);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let mut line = vec![0u8; LINE_QUEUE];
-            let mut out = vec![0u8; LINE_QUEUE];
-            loop {
-                tick.tick().await;
-                let Some(shared) = weak.upgrade() else { break };
-                run_legs(&shared, Instant::now(), &mut line, &mut out);
-            }
-        });
+        for index in 0..shards {
+            tokio::spawn(shard_task(Arc::downgrade(&shared), index));
+        }
         Ok(Engine { shared })
     }
 
@@ -244,23 +283,34 @@ impl Engine {
         let (events, events_rx) = mpsc::unbounded_channel();
         let stream = Stream::new(now, config);
         let deadline = stream.poll_timeout().map_or(u64::MAX, |t| shared.ms(t));
+        let packet_samples = stream.samples_per_packet();
         let inner = Arc::new(LegInner {
             stream: Mutex::new(stream),
             rtp,
             rtcp,
-            port,
             rings,
             events,
             deadline_ms: AtomicU64::new(deadline),
+            packet_samples: AtomicUsize::new(packet_samples),
             send_errors: AtomicU64::new(0),
             closed: AtomicBool::new(false),
-            engine: Arc::downgrade(shared),
+            lease: PortLease {
+                port,
+                engine: Arc::downgrade(shared),
+            },
         });
-        lock(&shared.legs).push(inner.clone());
-        let task = tokio::spawn(receive(inner.clone()));
+        // The least loaded shard, so both workers send.
+        let shard = shared
+            .shards
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| s.open.load(Ordering::Relaxed))
+            .map_or(0, |(i, _)| i);
+        shared.shards[shard].open.fetch_add(1, Ordering::Relaxed);
+        lock(&shared.shards[shard].incoming).push(inner.clone());
         Ok(Leg {
             inner: Some(inner),
-            task,
+            shard,
             events: events_rx,
             engine: self.clone(),
         })
@@ -289,12 +339,31 @@ impl Engine {
 
     /// Legs open now.
     pub fn legs(&self) -> usize {
-        lock(&self.shared.legs).len()
+        self.shared
+            .shards
+            .iter()
+            .map(|s| s.open.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Port pairs free now.
     pub fn free_pairs(&self) -> usize {
         lock(&self.shared.free).len()
+    }
+
+    /// Per shard: legs, ticks, time spent in them, late ticks.
+    pub fn shard_stats(&self) -> Vec<ShardStats> {
+        self.shared
+            .shards
+            .iter()
+            .map(|s| ShardStats {
+                legs: s.open.load(Ordering::Relaxed),
+                ticks: s.ticks.load(Ordering::Relaxed),
+                busy: Duration::from_nanos(s.busy_ns.load(Ordering::Relaxed)),
+                max_busy: Duration::from_nanos(s.max_busy_ns.load(Ordering::Relaxed)),
+                late_ticks: s.late_ticks.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 }
 
@@ -308,70 +377,122 @@ fn ntp_now() -> u64 {
     (secs << 32) | frac
 }
 
-/// The engine tick: run every leg with a packet-time of line audio waiting or a timer due.
-fn run_legs(shared: &Shared, now: Instant, line: &mut [u8], out: &mut [u8]) {
-    let now_ms = shared.ms(now);
-    let legs = lock(&shared.legs);
-    for leg in legs.iter() {
-        let waiting = leg.rings.from_line.len();
-        let due = leg.deadline_ms.load(Ordering::Relaxed) <= now_ms;
-        if waiting < 160 && !due {
-            continue;
+/// A shard's buffers, reused every tick so the hot path does not allocate.
+struct Scratch {
+    line: Box<[u8; LINE_QUEUE]>,
+    out: Box<[u8; LINE_QUEUE]>,
+    datagram: Box<[u8; 1500]>,
+    /// Datagrams taken out of a stream, sent once its lock is released.
+    transmits: Vec<Transmit>,
+}
+
+/// One shard's 1 ms tick: receive, run and send for every leg it owns.
+#[expect(clippy::disallowed_methods, reason = "I/O shell: the shard's clock")]
+async fn shard_task(weak: Weak<Shared>, index: usize) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut legs: Vec<Arc<LegInner>> = Vec::new();
+    let mut scratch = Scratch {
+        line: Box::new([0; LINE_QUEUE]),
+        out: Box::new([0; LINE_QUEUE]),
+        datagram: Box::new([0; 1500]),
+        transmits: Vec::with_capacity(8),
+    };
+    loop {
+        let due = tick.tick().await;
+        let Some(shared) = weak.upgrade() else { break };
+        let shard = &shared.shards[index];
+        let now = Instant::now();
+        if now.saturating_duration_since(due.into_std()) > TICK {
+            shard.late_ticks.fetch_add(1, Ordering::Relaxed);
         }
-        let mut stream = lock(&leg.stream);
-        let n = leg.rings.from_line.pop(line);
-        if n > 0 {
-            stream.handle_line(now, &line[..n]);
-            // One octet back to the line for every octet it gave: TDM is the clock.
-            stream.fill_line(now, &mut out[..n]);
-            leg.rings.to_line.push(&out[..n]);
-        }
-        stream.handle_timeout(now);
-        drain(leg, &mut stream);
-        let deadline = stream.poll_timeout().map_or(u64::MAX, |t| shared.ms(t));
-        leg.deadline_ms.store(deadline, Ordering::Relaxed);
+        legs.append(&mut lock(&shard.incoming));
+        run_shard(&shared, &mut legs, now, &mut scratch);
+        let busy = now.elapsed().as_nanos() as u64;
+        shard.ticks.fetch_add(1, Ordering::Relaxed);
+        shard.busy_ns.fetch_add(busy, Ordering::Relaxed);
+        shard.max_busy_ns.fetch_max(busy, Ordering::Relaxed);
     }
 }
 
-/// Send what the stream queued and pass its events on.
-fn drain(leg: &LegInner, stream: &mut Stream) {
-    while let Some(t) = stream.poll_transmit() {
-        let socket = if t.rtcp { &leg.rtcp } else { &leg.rtp };
-        // The wire cannot wait: a full socket buffer is a counted drop.
-        if socket.try_send_to(t.payload(), t.to).is_err() {
-            leg.send_errors.fetch_add(1, Ordering::Relaxed);
+/// Run every leg with a datagram waiting, a packet-time of line audio waiting or a timer
+/// due; let closed legs go (after their RTCP BYE).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "I/O shell: arrival time of datagrams"
+)]
+fn run_shard(shared: &Shared, legs: &mut Vec<Arc<LegInner>>, now: Instant, s: &mut Scratch) {
+    let now_ms = shared.ms(now);
+    let mut i = 0;
+    while i < legs.len() {
+        let leg = &legs[i];
+        if leg.closed.load(Ordering::Relaxed) {
+            let mut stream = lock(&leg.stream);
+            stream.close(now);
+            take_output(leg, &mut stream, &mut s.transmits);
+            drop(stream);
+            send(leg, &mut s.transmits);
+            // The last reference but the `Leg`'s, which is gone: the sockets close here.
+            legs.swap_remove(i);
+            continue;
         }
+        i += 1;
+        // Readiness is tokio's (edge-triggered epoll): a socket with nothing new costs
+        // an atomic load, not a system call, and no task is woken per datagram.
+        let mut guard: Option<MutexGuard<'_, Stream>> = None;
+        for rtcp in [false, true] {
+            let socket = if rtcp { &leg.rtcp } else { &leg.rtp };
+            // A burst is bounded by what the socket buffer holds; errors (ICMP
+            // unreachable reported on the socket) end this tick's turn.
+            while let Ok((n, from)) = socket.try_recv_from(&mut s.datagram[..]) {
+                let stream = guard.get_or_insert_with(|| lock(&leg.stream));
+                let at = Instant::now();
+                if rtcp {
+                    stream.handle_rtcp(at, from, &s.datagram[..n]);
+                } else {
+                    stream.handle_rtp(at, from, &s.datagram[..n]);
+                }
+            }
+        }
+        let waiting = leg.rings.from_line.len();
+        let due = leg.deadline_ms.load(Ordering::Relaxed) <= now_ms;
+        if guard.is_none() && waiting < leg.packet_samples.load(Ordering::Relaxed) && !due {
+            continue;
+        }
+        let mut stream = guard.unwrap_or_else(|| lock(&leg.stream));
+        let n = leg.rings.from_line.pop(&mut s.line[..]);
+        if n > 0 {
+            stream.handle_line(now, &s.line[..n]);
+            // One octet back to the line for every octet it gave: TDM is the clock.
+            stream.fill_line(now, &mut s.out[..n]);
+            leg.rings.to_line.push(&s.out[..n]);
+        }
+        if due {
+            stream.handle_timeout(now);
+        }
+        take_output(leg, &mut stream, &mut s.transmits);
+        let deadline = stream.poll_timeout().map_or(u64::MAX, |t| shared.ms(t));
+        drop(stream);
+        leg.deadline_ms.store(deadline, Ordering::Relaxed);
+        send(leg, &mut s.transmits);
     }
+}
+
+/// Move the stream's datagrams out (so no lock is held across the sends) and pass its
+/// events on.
+fn take_output(leg: &LegInner, stream: &mut Stream, transmits: &mut Vec<Transmit>) {
+    transmits.extend(std::iter::from_fn(|| stream.poll_transmit()));
     while let Some(e) = stream.poll_event() {
         let _ = leg.events.send(e);
     }
 }
 
-/// Per-leg receive task: RTP and RTCP datagrams into the stream.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "I/O shell: arrival time of each datagram"
-)]
-async fn receive(leg: Arc<LegInner>) {
-    let mut rtp_buf = [0u8; 1500];
-    let mut rtcp_buf = [0u8; 1500];
-    loop {
-        tokio::select! {
-            r = leg.rtp.recv_from(&mut rtp_buf) => {
-                let Ok((n, from)) = r else { continue };
-                let mut stream = lock(&leg.stream);
-                stream.handle_rtp(Instant::now(), from, &rtp_buf[..n]);
-                drain(&leg, &mut stream);
-            }
-            r = leg.rtcp.recv_from(&mut rtcp_buf) => {
-                let Ok((n, from)) = r else { continue };
-                let mut stream = lock(&leg.stream);
-                stream.handle_rtcp(Instant::now(), from, &rtcp_buf[..n]);
-                drain(&leg, &mut stream);
-            }
-        }
-        if leg.closed.load(Ordering::Relaxed) {
-            break;
+fn send(leg: &LegInner, transmits: &mut Vec<Transmit>) {
+    for t in transmits.drain(..) {
+        let socket = if t.rtcp { &leg.rtcp } else { &leg.rtp };
+        // The wire cannot wait: a full socket buffer is a counted drop.
+        if socket.try_send_to(t.payload(), t.to).is_err() {
+            leg.send_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -380,7 +501,7 @@ async fn receive(leg: Arc<LegInner>) {
 #[derive(Debug)]
 pub struct Leg {
     inner: Option<Arc<LegInner>>,
-    task: JoinHandle<()>,
+    shard: usize,
     events: mpsc::UnboundedReceiver<Event>,
     engine: Engine,
 }
@@ -400,13 +521,18 @@ impl Leg {
         inner
             .rtp
             .local_addr()
-            .unwrap_or_else(|_| SocketAddr::new(self.engine.shared.config.bind, inner.port))
+            .unwrap_or_else(|_| SocketAddr::new(self.engine.shared.config.bind, inner.lease.port))
     }
 
     /// Set or change (re-INVITE) the peer from its SDP.
     #[expect(clippy::disallowed_methods, reason = "I/O shell")]
     pub fn set_remote(&self, remote: Remote) {
-        lock(&self.inner().stream).set_remote(Instant::now(), remote);
+        let inner = self.inner();
+        let mut stream = lock(&inner.stream);
+        stream.set_remote(Instant::now(), remote);
+        inner
+            .packet_samples
+            .store(stream.samples_per_packet(), Ordering::Relaxed);
     }
 
     /// Play a local tone into the B-channel instead of RTP (ringback etc.); `None`: back
@@ -442,8 +568,9 @@ impl Leg {
         self.inner().send_errors.load(Ordering::Relaxed)
     }
 
-    /// Bytes this leg holds in user space: stream state and buffers, the two line queues
-    /// and the receive task's buffers (sockets' kernel buffers not counted).
+    /// Bytes this leg holds in user space: stream state and buffers and the two line
+    /// queues (receive buffers are per shard, not per leg; sockets' kernel buffers not
+    /// counted).
     pub fn footprint(&self) -> usize {
         let inner = self.inner();
         lock(&inner.stream).footprint()
@@ -451,7 +578,6 @@ impl Leg {
             + inner.rings.from_line.capacity()
             + inner.rings.to_line.capacity()
             + std::mem::size_of::<LineRings>()
-            + 2 * 1500
     }
 
     /// End the leg now (the same as dropping it).
@@ -464,8 +590,10 @@ impl Drop for Leg {
             return;
         };
         inner.closed.store(true, Ordering::Relaxed);
-        self.task.abort();
-        lock(&self.engine.shared.legs).retain(|l| !Arc::ptr_eq(l, &inner));
-        // The receive task holds the last other reference; its abort drops the sockets.
+        if let Some(shard) = self.engine.shared.shards.get(self.shard) {
+            shard.open.fetch_sub(1, Ordering::Relaxed);
+        }
+        // The shard's tick holds the last other reference: within a tick it sends the
+        // BYE and drops it, which closes the sockets and returns the port pair.
     }
 }

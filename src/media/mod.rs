@@ -27,5 +27,5 @@ pub mod rtp;
 pub mod stream;
 pub mod tone;
 
-pub use bridge::{Config, Engine, Leg, LineEnd, MediaError, MediaEvent};
+pub use bridge::{Config, Engine, Leg, LineEnd, MediaError, MediaEvent, ShardStats};
 pub use stream::{DtmfRelay, Event, LegStats, Remote, Stream, StreamConfig, Transmit};

@@ -227,6 +227,8 @@ pub struct Stream {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: LegStats,
+    /// [`Stream::close`] ran: nothing more goes out.
+    closed: bool,
 }
 
 impl Stream {
@@ -267,6 +269,7 @@ impl Stream {
             transmits: VecDeque::with_capacity(4),
             events: VecDeque::new(),
             stats: LegStats::default(),
+            closed: false,
         }
     }
 
@@ -341,6 +344,12 @@ impl Stream {
             rest = later;
             self.packetise();
         }
+    }
+
+    /// Line octets per packet at the peer's ptime (160 before there is a peer): the shell
+    /// runs the stream when this many are waiting.
+    pub fn samples_per_packet(&self) -> usize {
+        self.packet_samples()
     }
 
     fn packet_samples(&self) -> usize {
@@ -485,6 +494,9 @@ impl Stream {
     }
 
     fn push_rtp(&mut self, to: SocketAddr, header: Header, payload: &[u8]) {
+        if self.closed {
+            return;
+        }
         let mut t = Transmit {
             to,
             rtcp: false,
@@ -656,6 +668,9 @@ impl Stream {
 
     /// Run the timers: RTCP reports and the RTP timeout. Early calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
         if self.remote.is_some()
             && !self.timed_out
             && now.duration_since(self.last_heard) >= self.config.rtp_timeout
@@ -664,7 +679,7 @@ impl Stream {
             self.events.push_back(Event::RtpTimeout);
         }
         if now >= self.next_rtcp {
-            self.send_report(now);
+            self.send_report(now, false);
             // Randomised between 0.5 and 1.5 times the interval, over e - 3/2 (RFC 3550 6.3.1).
             let k = (self.rng.f64() + 0.5) / 1.218_28;
             self.next_rtcp = now + RTCP_INTERVAL.mul_f64(k);
@@ -679,7 +694,21 @@ impl Stream {
             .wrapping_add((d.as_secs() << 32) | frac)
     }
 
-    fn send_report(&mut self, now: Instant) {
+    /// The stream is ending (the call hung up): queue an RTCP BYE (RFC 3550 section 6.6)
+    /// after a last report, so the peer drops our SSRC at once instead of timing it out.
+    /// Nothing goes if we never sent RTP or RTCP (section 6.3.7) or have no peer; the
+    /// stream sends nothing after this.
+    pub fn close(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if self.stats.packets_sent > 0 || self.stats.rtcp_sent > 0 {
+            self.send_report(now, true);
+        }
+    }
+
+    fn send_report(&mut self, now: Instant, bye: bool) {
         let Some(to) = self.rtcp_to else { return };
         let block = self.source.as_mut().map(|s| {
             let fraction = s.take_fraction_lost();
@@ -703,6 +732,8 @@ impl Stream {
                 rtcp_types::SdesItem::builder(rtcp_types::SdesItem::CNAME, &cname),
             ),
         );
+        // BYE goes last in its compound packet (RFC 3550 section 6.1).
+        let bye_packet = rtcp_types::Bye::builder().add_source(self.config.ssrc);
         let mut t = Transmit {
             to,
             rtcp: true,
@@ -718,19 +749,27 @@ impl Stream {
             if let Some(b) = block {
                 sr = sr.add_report_block(b);
             }
-            rtcp_types::Compound::builder()
+            let compound = rtcp_types::Compound::builder()
                 .add_packet(sr)
-                .add_packet(sdes)
-                .write_into(&mut t.buf)
+                .add_packet(sdes);
+            if bye {
+                compound.add_packet(bye_packet).write_into(&mut t.buf)
+            } else {
+                compound.write_into(&mut t.buf)
+            }
         } else {
             let mut rr = rtcp_types::ReceiverReport::builder(self.config.ssrc);
             if let Some(b) = block {
                 rr = rr.add_report_block(b);
             }
-            rtcp_types::Compound::builder()
+            let compound = rtcp_types::Compound::builder()
                 .add_packet(rr)
-                .add_packet(sdes)
-                .write_into(&mut t.buf)
+                .add_packet(sdes);
+            if bye {
+                compound.add_packet(bye_packet).write_into(&mut t.buf)
+            } else {
+                compound.write_into(&mut t.buf)
+            }
         };
         if let Ok(len) = written {
             t.len = len as u16;
