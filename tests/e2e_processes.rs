@@ -592,7 +592,8 @@ fn call_log_lines_carry_the_sip_call_id_and_the_call_reference_both_ways() {
             format!("sip_call_id={call_id}"),
             "span=span1".to_owned(),
             cref.to_owned(),
-            "call{call=call-1".to_owned(),
+            "call{".to_owned(),
+            "call=call-1 ".to_owned(),
         ] {
             assert!(line.contains(&want), "{from}: {want:?} not in {line:?}");
         }
@@ -727,7 +728,8 @@ fn tls_peer_by_dns_name_and_tls_listener_carry_calls_both_ways() {
     std::fs::write(
         files.path("peers/plan.yaml"),
         format!(
-            "dial_peers:\n  - tag: 1\n    type: pots\n    port: span1\n    destination_pattern: \"2...$\"\n    digit_strip: false\n    incoming_called_number: \"555....$\"\n  - tag: 100\n    type: voip\n    session_target: \"dns:localhost:{phone_port}\"\n    transport: tls\n    destination_pattern: \"5551...$\"\n    incoming_called_number: \"2...$\"\n"
+            // The router trusts `ipv4:` targets by itself; a `dns:` one is listed.
+            "trusted_sources: [\"127.0.0.1/32\"]\ndial_peers:\n  - tag: 1\n    type: pots\n    port: span1\n    destination_pattern: \"2...$\"\n    digit_strip: false\n    incoming_called_number: \"555....$\"\n  - tag: 100\n    type: voip\n    session_target: \"dns:localhost:{phone_port}\"\n    transport: tls\n    destination_pattern: \"5551...$\"\n    incoming_called_number: \"2...$\"\n"
         ),
     )
     .unwrap();
@@ -753,11 +755,9 @@ fn tls_peer_by_dns_name_and_tls_listener_carry_calls_both_ways() {
     };
     runtime.block_on(async {
         // 1. The PBX calls 5551234: an INVITE over TLS to the name's address.
-        let incoming = loop {
-            match next_event(&mut phone).await {
-                Event::Incoming(i) => break i,
-                other => panic!("expected the INVITE, got {other:?}\n{}", logs(&files)),
-            }
+        let incoming = match next_event(&mut phone).await {
+            Event::Incoming(i) => i,
+            other => panic!("expected the INVITE, got {other:?}\n{}", logs(&files)),
         };
         assert_eq!(incoming.transport, Transport::Tls);
         assert!(

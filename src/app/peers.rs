@@ -179,6 +179,9 @@ mod tests {
         }
     }
 
+    /// (resolution, the endpoint's peers as (address, retired), each target's peer)
+    type Step = (Vec<Resolved>, Vec<(&'static str, bool)>, Vec<Option<usize>>);
+
     #[test]
     fn peers_are_appended_retired_and_revived_at_their_index() {
         let a = target(
@@ -197,8 +200,7 @@ mod tests {
             Some("192.0.2.3:5061"),
         );
         let mut d = Directory::default();
-        // (resolution, expected peers (addr, retired), expected target -> peer)
-        let steps: [(Vec<Resolved>, Vec<(&str, bool)>, Vec<Option<usize>>); 3] = [
+        let steps: [Step; 3] = [
             (
                 vec![a.clone(), b.clone()],
                 vec![("192.0.2.1:5060", false), ("192.0.2.2:5060", false)],

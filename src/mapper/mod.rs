@@ -1757,7 +1757,7 @@ fn new_span(id: Option<CallId>, direction: Direction) -> tracing::Span {
         parent: None,
         "call",
         call = Empty,
-        direction = match direction {
+        direction = %match direction {
             Direction::FromPstn => "pstn-to-sip",
             Direction::FromSip => "sip-to-pstn",
         },
