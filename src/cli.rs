@@ -135,6 +135,18 @@ pub struct RunArgs {
     /// Stop (as on SIGTERM) after this many seconds.
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Also listen for SIP over TLS here (needs --tls-certificate and --tls-key).
+    #[arg(long, requires_all = ["tls_certificate", "tls_key"])]
+    pub sip_tls_listen: Option<std::net::SocketAddr>,
+    /// Our TLS certificate chain, PEM, leaf first.
+    #[arg(long)]
+    pub tls_certificate: Option<PathBuf>,
+    /// The private key of the TLS certificate, PEM.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that verify `transport: tls` peers (default: the webpki roots).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// `dialgate demo`

@@ -484,9 +484,8 @@ fn reload_during_a_call_routes_the_next_call_by_the_new_plan() {
     }
     let files = Files::new(Span::T1, GwSide::Network);
     let (first_port, second_port) = (free_udp_port(), free_udp_port());
-    // SIP peers are fixed at start: both targets are in the first plan, the second as
-    // a fallback; the reload makes it the only one.
-    files.dial_peers(&[first_port, second_port], "");
+    // The second target is new in the reloaded plan: the endpoint must learn it.
+    files.dial_peers(&[first_port], "");
     // Call 1 at once, held 3 s; call 2 at 2 s, after the reload.
     let scenario = files.scenario(
         "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 3000, hangup: us }\n  - place: { at_ms: 2000, called: \"5551235\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 300, hangup: us }\n",
@@ -515,7 +514,90 @@ fn reload_during_a_call_routes_the_next_call_by_the_new_plan() {
     expect_success(&mut sim, Duration::from_secs(15), &files);
     let log = run_log(&files);
     assert!(log.contains("dial peers reloaded"), "{log}");
+    assert!(log.contains("SIP peer retired by the reload"), "{log}");
     assert!(gw.terminate().is_some_and(|s| s.success()));
+}
+
+/// The Call-ID of the first message in SIPp's `-trace_msg` log.
+fn sipp_call_id(files: &Files) -> String {
+    for e in std::fs::read_dir(files.dir.path()).unwrap().flatten() {
+        if !e.file_name().to_string_lossy().ends_with("_messages.log") {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for line in text.lines() {
+            if let Some((name, value)) = line.split_once(':')
+                && (name.eq_ignore_ascii_case("Call-ID") || name == "i")
+            {
+                return value.trim().to_owned();
+            }
+        }
+    }
+    panic!("no Call-ID in SIPp's message log\n{}", logs(files));
+}
+
+/// The call's log lines are inside its span, which names the SIP Call-ID SIPp saw
+/// (ours on a PBX call, SIPp's own on a SIP call) and the Q.931 call reference.
+#[test]
+fn call_log_lines_carry_the_sip_call_id_and_the_call_reference_both_ways() {
+    if !sipp_installed() {
+        return;
+    }
+    // (gateway side, direction, SIPp scenario, the call's first log line, cref flag)
+    let table = [
+        (
+            "pbx",
+            "uas_answered.xml",
+            "answered by SIP: CONNECT",
+            "cref=0x8",
+        ),
+        (
+            "sip",
+            "uac_answered.xml",
+            "answered by the PBX: 200",
+            "cref=0x0",
+        ),
+    ];
+    for (from, xml, message, cref) in table {
+        let files = Files::new(Span::T1, GwSide::Network);
+        let sipp_port = free_udp_port();
+        files.dial_peers(&[sipp_port], "");
+        let (mut sim, mut sipp, mut gw);
+        if from == "pbx" {
+            let scenario = files.scenario(
+                "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 500, hangup: us }\n",
+            );
+            sim = self::sim(&files, &scenario);
+            sipp = sipp_with(&files, xml, sipp_port, None, &["-trace_msg"]);
+            gw = gateway(&files, &[]);
+        } else {
+            let scenario = files.scenario(
+                "  - answer: { called: \"2001\", count: 1, ring_ms: 100, hold_ms: 5000, hangup: them }\n",
+            );
+            sim = self::sim(&files, &scenario);
+            gw = gateway(&files, &[]);
+            wait_span_up(&files);
+            sipp = sipp_with(&files, xml, sipp_port, Some("2001"), &["-trace_msg"]);
+        }
+        expect_success(&mut sipp, Duration::from_secs(15), &files);
+        expect_success(&mut sim, Duration::from_secs(15), &files);
+        assert!(gw.terminate().is_some_and(|s| s.success()));
+        let call_id = sipp_call_id(&files);
+        let log = run_log(&files);
+        let line = log
+            .lines()
+            .find(|l| l.contains(message))
+            .unwrap_or_else(|| panic!("{from}: no {message:?}\n{log}"));
+        for want in [
+            format!("sip_call_id={call_id}"),
+            "span=span1".to_owned(),
+            cref.to_owned(),
+            "call{".to_owned(),
+            "call=call-1 ".to_owned(),
+        ] {
+            assert!(line.contains(&want), "{from}: {want:?} not in {line:?}");
+        }
+    }
 }
 
 /// The shipped `hardware/` and `dial-peers/` load and start as they are (the gateway
@@ -572,5 +654,168 @@ fn pbx_tone_goes_out_as_rtp_and_comes_back_through_the_b_channel() {
     expect_success(&mut sipp, Duration::from_secs(10), &files);
     let out = std::fs::read_to_string(files.path("sim.out")).unwrap_or_default();
     assert!(out.contains("heard 1004 Hz"), "{out}");
+    assert!(gw.terminate().is_some_and(|s| s.success()));
+}
+
+/// A CA and one leaf certificate it signed, as PEM files in `dir`.
+fn pki(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let leaf = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let (ca, chain, key) = (
+        dir.join("ca.pem"),
+        dir.join("chain.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca, ca_cert.pem()).unwrap();
+    std::fs::write(&chain, format!("{}{}", leaf.pem(), ca_cert.pem())).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    (ca, chain, key)
+}
+
+async fn next_event(ep: &mut dialgate::sip::Endpoint) -> dialgate::sip::Event {
+    tokio::time::timeout(Duration::from_secs(15), ep.next_event())
+        .await
+        .expect("a SIP event in time")
+        .expect("endpoint alive")
+}
+
+/// SIP over TLS both ways with a `dns:localhost` session target: the PBX's call goes
+/// to a TLS endpoint in this process (name resolved, certificate checked against
+/// `--tls-ca`), and that endpoint's call comes in on `--sip-tls-listen`.
+#[test]
+fn tls_peer_by_dns_name_and_tls_listener_carry_calls_both_ways() {
+    use dialgate::sip::{self, Command, Event, LocalMedia, Outgoing, Party, Peer, Transport};
+    let files = Files::new(Span::T1, GwSide::Network);
+    // One CA signs both ends' certificates; each side trusts it.
+    let (ca, chain, key) = pki(files.dir.path(), &["localhost", "127.0.0.1"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let gw_tls_port = free_tcp_port();
+    let tls = sip::Tls {
+        certificate_chain: Some(chain.clone()),
+        private_key: Some(key.clone()),
+        ca_roots: Some(ca.clone()),
+    };
+    let mut gw_peer = Peer::new("gateway", SocketAddr::from(([127, 0, 0, 1], gw_tls_port)));
+    gw_peer.transport = Transport::Tls;
+    gw_peer.host = Some("localhost".into());
+    let mut phone = runtime
+        .block_on(sip::Endpoint::start(sip::Config {
+            listen: vec![sip::Listen {
+                transport: Transport::Tls,
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            }],
+            tls: Some(tls),
+            peers: vec![gw_peer],
+            trusted: vec!["127.0.0.1/32".parse().unwrap()],
+            trying_delay: Duration::ZERO,
+            ..sip::Config::default()
+        }))
+        .unwrap();
+    let phone_port = phone.local_addr(Transport::Tls).unwrap().port();
+    std::fs::write(
+        files.path("peers/plan.yaml"),
+        format!(
+            // The router trusts `ipv4:` targets by itself; a `dns:` one is listed.
+            "trusted_sources: [\"127.0.0.1/32\"]\ndial_peers:\n  - tag: 1\n    type: pots\n    port: span1\n    destination_pattern: \"2...$\"\n    digit_strip: false\n    incoming_called_number: \"555....$\"\n  - tag: 100\n    type: voip\n    session_target: \"dns:localhost:{phone_port}\"\n    transport: tls\n    destination_pattern: \"5551...$\"\n    incoming_called_number: \"2...$\"\n"
+        ),
+    )
+    .unwrap();
+    let scenario = files.scenario(
+        "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 500, hangup: us }\n  - answer: { called: \"2001\", count: 1, ring_ms: 100, hold_ms: 5000, hangup: them }\n",
+    );
+    let mut sim = sim(&files, &scenario);
+    let tls_listen = format!("127.0.0.1:{gw_tls_port}");
+    let args = [
+        "--sip-tls-listen",
+        tls_listen.as_str(),
+        "--tls-certificate",
+        chain.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--tls-ca",
+        ca.to_str().unwrap(),
+    ];
+    let mut gw = gateway(&files, &args);
+    let media = |port| LocalMedia {
+        rtp: SocketAddr::from(([127, 0, 0, 1], port)),
+        codecs: Vec::new(),
+    };
+    runtime.block_on(async {
+        // 1. The PBX calls 5551234: an INVITE over TLS to the name's address.
+        let incoming = match next_event(&mut phone).await {
+            Event::Incoming(i) => i,
+            other => panic!("expected the INVITE, got {other:?}\n{}", logs(&files)),
+        };
+        assert_eq!(incoming.transport, Transport::Tls);
+        assert!(
+            incoming.request_uri.contains("@localhost:"),
+            "{}",
+            incoming.request_uri
+        );
+        phone.command(Command::Answer {
+            call: incoming.call,
+            media: media(20000),
+        });
+        loop {
+            match next_event(&mut phone).await {
+                Event::Released { call, .. } if call == incoming.call => break,
+                _ => {}
+            }
+        }
+        // 2. The phone calls 2001 on the gateway's TLS listener.
+        let call = phone.call_ids().next();
+        phone.command(Command::Place(Box::new(Outgoing {
+            call,
+            peer: 0,
+            called: "2001".into(),
+            calling: Party {
+                user: Some("5551000".into()),
+                display: None,
+            },
+            asserted_identity: None,
+            privacy: None,
+            media: media(20002),
+        })));
+        loop {
+            match next_event(&mut phone).await {
+                Event::Answered { call: c, .. } if c == call => break,
+                Event::Released {
+                    call: c, status, ..
+                } if c == call => {
+                    panic!("refused with {status:?}\n{}", logs(&files))
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        phone.command(Command::Release {
+            call,
+            cause: 16,
+            status: None,
+        });
+        loop {
+            if let Event::Released { call: c, .. } = next_event(&mut phone).await
+                && c == call
+            {
+                break;
+            }
+        }
+    });
+    expect_success(&mut sim, Duration::from_secs(15), &files);
+    let log = run_log(&files);
+    assert!(log.contains("session target resolved"), "{log}");
     assert!(gw.terminate().is_some_and(|s| s.success()));
 }

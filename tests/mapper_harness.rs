@@ -55,6 +55,7 @@ dial_peers:
 "#;
 
 const LIVE: sip::PeerId = 0;
+const DEAD: sip::PeerId = 1;
 const RTP: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
 
 #[derive(Clone, Copy)]
@@ -91,7 +92,15 @@ impl SipSide {
         match c {
             sip::Command::Place(o) => {
                 let call = o.call;
-                if o.peer != LIVE {
+                // As the endpoint does: the INVITE's Call-ID before any response.
+                self.due.push((
+                    now,
+                    sip::Event::Placed {
+                        call,
+                        sip_call_id: format!("out-{}@harness", call.0),
+                    },
+                ));
+                if o.peer == DEAD {
                     return; // the dead target never answers
                 }
                 self.answered.insert(call, false);
@@ -160,7 +169,7 @@ impl SipSide {
                     },
                 ));
             }
-            sip::Command::Provisional { .. } => {}
+            sip::Command::Provisional { .. } | sip::Command::SetPeers { .. } => {}
         }
     }
 
@@ -207,6 +216,8 @@ fn rig(kind: Kind, steps: &str, seed: u64) -> Rig {
             Law::ALaw,
         ),
     };
+    // Every test logs into the capture (kept only for the thread that asks for it).
+    capture::install();
     let text = format!("description: harness\nspan: {span_yaml}\nsteps:\n{steps}");
     let scenario = Scenario::parse(Path::new("harness.yaml"), &text).unwrap();
     let t0 = Instant::now();
@@ -263,7 +274,19 @@ impl Rig {
         self.mapper.handle_timeout(now);
         while let Some(a) = self.mapper.poll_action() {
             match a {
-                Action::Isdn { command, .. } => self.h.b.handle_command(now, command),
+                Action::Isdn { command, .. } => {
+                    let setup = match &command {
+                        isdn::Command::Setup { call, .. } => Some(*call),
+                        _ => None,
+                    };
+                    self.h.b.handle_command(now, command);
+                    // As the gateway's stack thread does: the call reference it chose.
+                    if let Some(call) = setup
+                        && let Some(cref) = self.h.b.d_channel().call_ref(call)
+                    {
+                        self.mapper.handle_call_ref(0, call, cref);
+                    }
+                }
                 Action::Sip(c) => self.sip.command(now, c),
                 Action::Media(Media::Open { call, .. }) => {
                     self.mapper.handle_media_opened(now, call, Some(RTP));
@@ -335,6 +358,7 @@ impl Rig {
                 peer: Some(LIVE),
                 source: SocketAddr::from(([127, 0, 0, 1], 5070)),
                 transport: sip::Transport::Udp,
+                sip_call_id: format!("{}-cid@test", call.0),
                 request_uri: format!("sip:{called}@gw"),
                 called: Some(called.into()),
                 calling: sip::Party {
@@ -527,4 +551,252 @@ fn same_seed_same_run() {
         (r.h.now() - r.t0, r.sip.commands.len(), r.pbx_lines)
     };
     assert_eq!(run(21), run(21));
+}
+
+/// Every event logged inside a `call` span, with that span's fields at the time.
+mod capture {
+    use std::collections::{BTreeMap, HashMap};
+    use std::fmt;
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Subscriber};
+    use tracing_subscriber::layer::{Context, Layer};
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub(super) type Fields = BTreeMap<String, String>;
+
+    #[derive(Clone, Default)]
+    pub(super) struct Capture(Arc<Mutex<Inner>>);
+
+    #[derive(Default)]
+    struct Inner {
+        spans: HashMap<u64, Fields>,
+        /// Per test thread that asked: (message, fields of the call span it was in).
+        events: HashMap<std::thread::ThreadId, Vec<(String, Fields)>>,
+    }
+
+    thread_local! {
+        static ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    static GLOBAL: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+
+    /// Installs the capture as the global subscriber, before the test's first log
+    /// line. Global rather than `with_default`: a scoped subscriber races with tests on
+    /// other threads registering the same callsites (their interest could be cached
+    /// as "never").
+    pub(super) fn install() -> Capture {
+        GLOBAL
+            .get_or_init(|| {
+                use tracing_subscriber::layer::SubscriberExt;
+                let cap = Capture::default();
+                let subscriber = tracing_subscriber::registry().with(cap.clone());
+                tracing::subscriber::set_global_default(subscriber)
+                    .expect("no other global subscriber in this test binary");
+                cap
+            })
+            .clone()
+    }
+
+    struct Visitor<'a>(&'a mut Fields);
+
+    impl Visit for Visitor<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    impl Capture {
+        /// Runs `f`, returning the messages this thread logged inside a call span
+        /// meanwhile, with the span's fields.
+        pub(super) fn during(&self, f: impl FnOnce()) -> Vec<(String, Fields)> {
+            let me = std::thread::current().id();
+            self.0.lock().unwrap().events.remove(&me);
+            ON.with(|on| on.set(true));
+            f();
+            ON.with(|on| on.set(false));
+            self.0
+                .lock()
+                .unwrap()
+                .events
+                .remove(&me)
+                .unwrap_or_default()
+        }
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
+            let mut fields = Fields::new();
+            attrs.record(&mut Visitor(&mut fields));
+            self.0.lock().unwrap().spans.insert(id.into_u64(), fields);
+        }
+
+        fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
+            let mut inner = self.0.lock().unwrap();
+            if let Some(fields) = inner.spans.get_mut(&id.into_u64()) {
+                values.record(&mut Visitor(fields));
+            }
+        }
+
+        fn on_close(&self, id: Id, _: Context<'_, S>) {
+            self.0.lock().unwrap().spans.remove(&id.into_u64());
+        }
+
+        fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+            let Some(span) = ctx.event_span(event) else {
+                return;
+            };
+            if span.name() != "call" || !ON.with(std::cell::Cell::get) {
+                return;
+            }
+            let mut message = Fields::new();
+            event.record(&mut Visitor(&mut message));
+            let mut inner = self.0.lock().unwrap();
+            let fields = inner
+                .spans
+                .get(&span.id().into_u64())
+                .cloned()
+                .unwrap_or_default();
+            let text = message.remove("message").unwrap_or_default();
+            inner
+                .events
+                .entry(std::thread::current().id())
+                .or_default()
+                .push((text, fields));
+        }
+    }
+}
+
+/// Runs `f` with a capture of the call spans.
+fn captured(f: impl FnOnce()) -> Vec<(String, capture::Fields)> {
+    capture::install().during(f)
+}
+
+fn field<'a>(fields: &'a capture::Fields, name: &str) -> &'a str {
+    fields.get(name).map_or("", String::as_str)
+}
+
+#[test]
+fn pbx_to_sip_logs_carry_the_call_span_with_cref_channel_and_call_id() {
+    let events = captured(|| pbx_calls_sip(Kind::T1));
+    let (_, ended) = events
+        .iter()
+        .find(|(m, _)| m == "call ended")
+        .expect("the end of the call is logged in its span");
+    // The PBX chose the call reference: our messages carry it with the flag set.
+    let table = [
+        ("call", "call-1"),
+        ("direction", "pstn-to-sip"),
+        ("span", "span1"),
+        ("cref", "0x8001"),
+        ("sip_call_id", "out-1@harness"),
+        ("peer", "100"),
+    ];
+    for (name, want) in table {
+        assert_eq!(field(ended, name), want, "{name} in {ended:?}");
+    }
+    assert!(field(ended, "channel").parse::<u8>().is_ok(), "{ended:?}");
+    // Every log line of the call is inside it: the INVITE and the answer too.
+    for message in ["SETUP from the PBX", "INVITE", "answered by SIP: CONNECT"] {
+        assert!(
+            events
+                .iter()
+                .any(|(m, f)| m == message && field(f, "call") == "call-1"),
+            "{message} not in the call span: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn sip_to_pbx_logs_carry_the_call_span_with_our_cref_and_the_received_call_id() {
+    let events = captured(|| sip_calls_pbx(Kind::T1));
+    let (_, ended) = events
+        .iter()
+        .find(|(m, _)| m == "call ended")
+        .expect("the end of the call is logged in its span");
+    let table = [
+        ("call", "call-1"),
+        ("direction", "sip-to-pstn"),
+        ("span", "span1"),
+        ("sip_call_id", "1-cid@test"),
+        ("peer", "1"),
+    ];
+    for (name, want) in table {
+        assert_eq!(field(ended, name), want, "{name} in {ended:?}");
+    }
+    // We chose the call reference: our messages carry it with the flag clear.
+    let cref = field(ended, "cref");
+    assert!(cref.starts_with("0x0"), "{ended:?}");
+    assert!(field(ended, "channel").parse::<u8>().is_ok(), "{ended:?}");
+    assert!(
+        events
+            .iter()
+            .any(|(m, f)| m == "SETUP to the PBX" && field(f, "call") == "call-1"),
+        "{events:?}"
+    );
+}
+
+const RELOADED_PLAN: &str = r#"
+dial_peers:
+  - tag: 1
+    type: pots
+    port: span1
+    destination_pattern: "2...$"
+    digit_strip: false
+    incoming_called_number: "555....$"
+  - tag: 200
+    type: voip
+    session_target: "ipv4:127.0.0.1:5072"
+    destination_pattern: "5551...$"
+    incoming_called_number: "2...$"
+"#;
+
+#[test]
+fn reload_with_a_new_target_routes_the_next_call_to_it_and_keeps_the_call_in_progress() {
+    let mut r = rig(
+        Kind::T1,
+        "  - place: { called: \"5551001\", calling: \"2001\", expect: connect, hold_ms: 1500, hangup: us }\n  - place: { at_ms: 800, called: \"5551004\", calling: \"2001\", expect: connect, hold_ms: 300, hangup: us }\n",
+        17,
+    );
+    r.wait_link();
+    let up = r.run_until(Duration::from_secs(3), |r| {
+        r.mapper.counters().answered == 1
+    });
+    assert!(up, "call 1 never answered:\n{}", r.pbx_lines.join("\n"));
+    // The reload as the gateway applies it: the table and the endpoint's targets
+    // together; peer 2 is appended (0 and 1 stay for the calls that use them).
+    let table =
+        Arc::new(RoutingTable::from_sources(&[(Path::new("plan.yaml"), RELOADED_PLAN)]).unwrap());
+    r.mapper.set_table(table);
+    r.mapper.set_sip_peers(vec![mapper::SipTarget::udp(
+        "127.0.0.1:5072".parse().unwrap(),
+        2,
+    )]);
+    r.finish();
+    assert_eq!(r.ended(), vec![(16, None, true, 1), (16, None, true, 1)]);
+    // (peer of each INVITE, and whether the first call's BYE went to its own leg)
+    let places: Vec<(sip::CallId, sip::PeerId)> = r
+        .sip
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            sip::Command::Place(o) => Some((o.call, o.peer)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        places.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![LIVE, 2]
+    );
+    let first = places[0].0;
+    assert!(r.sip.commands.iter().any(|c| matches!(
+        c,
+        sip::Command::Release { call, status: None, .. } if *call == first
+    )));
 }

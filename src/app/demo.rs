@@ -255,6 +255,8 @@ async fn run_cases(
         spans: vec![span],
         dial_peers: live,
         sip_listen: SocketAddr::new(localhost, 0),
+        sip_tls_listen: None,
+        tls: None,
         rtp_bind: localhost,
         rtp_ports: 40000..=40999,
         invite_timeout: Duration::from_secs(1),
@@ -511,6 +513,7 @@ impl Ladder {
                         }
                         None => format!("CANCEL Reason: Q.850;cause={cause}"),
                     },
+                    sip::Command::SetPeers { .. } => return None,
                 },
             ),
             TraceKind::Call(mapper::Event::Attempt { peer, .. }) => {

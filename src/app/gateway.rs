@@ -28,15 +28,15 @@ use crossbeam_channel::{Receiver, Sender, select};
 use tokio::sync::mpsc;
 
 use super::media::{Legs, LineEnd, MediaConfig};
+use super::peers::{self, Directory};
 use crate::config::{Side, SpanDef, SwitchType};
-use crate::isdn::q931::Variant;
+use crate::isdn::q931::{CallRef, Variant};
 use crate::isdn::{self, Pri, lapd, pri};
 use crate::line::span;
 use crate::line::transport::{self, LinePort, PortEvent, PortOptions};
 use crate::mapper::{self, Action, Mapper, SpanId, SpanInfo};
 use crate::routing::reload::LiveTable;
-use crate::routing::table::Host;
-use crate::routing::table::PeerKind;
+use crate::routing::table::RoutingTable;
 use crate::sip;
 
 #[expect(
@@ -56,6 +56,10 @@ pub struct GatewayConfig {
     pub dial_peers: Arc<LiveTable>,
     /// SIP listening address (UDP).
     pub sip_listen: SocketAddr,
+    /// SIP over TLS listening address (needs a certificate and key in `tls`).
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// Certificate, key and CA roots for TLS (listener and `transport: tls` peers).
+    pub tls: Option<sip::Tls>,
     /// Address put in our SDP and bound by the RTP legs.
     pub rtp_bind: IpAddr,
     /// RTP port range.
@@ -103,6 +107,16 @@ enum Control {
     ClearAll,
 }
 
+/// What a span's stack thread reports to the mapper task.
+enum FromStack {
+    Isdn(isdn::Event),
+    /// The call reference the D-channel chose for a SETUP we sent.
+    CallRef(isdn::CallId, CallRef),
+}
+
+/// How often the mapper task looks for a reloaded dial-peer table.
+const RELOAD_POLL: Duration = Duration::from_millis(200);
+
 /// Commands to a span's stack thread.
 enum ToStack {
     Isdn(isdn::Command),
@@ -115,6 +129,7 @@ pub struct Gateway {
     control: mpsc::UnboundedSender<Control>,
     calls: Arc<AtomicUsize>,
     sip_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     task: tokio::task::JoinHandle<()>,
     stacks: Vec<JoinHandle<()>>,
 }
@@ -149,37 +164,24 @@ impl Gateway {
     pub async fn start(config: GatewayConfig) -> Result<Gateway, StartError> {
         let table = config.dial_peers.current();
         // Every VoIP session target with an address becomes a SIP peer (its index is
-        // the mapper's PeerId); `dns:` targets are not resolved yet.
-        let mut peer_addrs: Vec<SocketAddr> = Vec::new();
-        let mut sip_peers = Vec::new();
-        for peer in table.peers() {
-            if let PeerKind::Voip(v) = &peer.kind
-                && let Some(t) = &v.target
-                && let Host::Ipv4(ip) = t.host
-            {
-                let addr = SocketAddr::new(IpAddr::V4(ip), t.port);
-                if !peer_addrs.contains(&addr) {
-                    peer_addrs.push(addr);
-                    let mut p = sip::Peer::new(format!("dial-peer-{}", peer.tag), addr);
-                    p.transport = match v.transport {
-                        crate::routing::dial_peer::Transport::Tcp => sip::Transport::Tcp,
-                        _ => sip::Transport::Udp,
-                    };
-                    p.credentials = v.credentials.as_ref().map(|c| sip::Credentials {
-                        username: c.username.clone(),
-                        password: c.password.clone(),
-                    });
-                    sip_peers.push(p);
-                }
-            }
+        // the mapper's PeerId); `dns:` targets are resolved here and on every reload.
+        let mut directory = Directory::default();
+        let (sip_peers, sip_targets) = directory.update(&peers::resolve(&table).await);
+        let mut listen = vec![sip::Listen {
+            transport: sip::Transport::Udp,
+            addr: config.sip_listen,
+        }];
+        if let Some(addr) = config.sip_tls_listen {
+            listen.push(sip::Listen {
+                transport: sip::Transport::Tls,
+                addr,
+            });
         }
         let sip_config = sip::Config {
-            listen: vec![sip::Listen {
-                transport: sip::Transport::Udp,
-                addr: config.sip_listen,
-            }],
+            listen,
+            tls: config.tls.clone(),
             peers: sip_peers,
-            trusted: table.trusted_sources().to_vec(),
+            trusted: trusted(&table),
             timers: config.sip_timers,
             keepalive: config.keepalive.clone(),
             // 100 Trying at once (interworking §4.1).
@@ -190,6 +192,7 @@ impl Gateway {
         let sip_addr = endpoint
             .local_addr(sip::Transport::Udp)
             .unwrap_or(config.sip_listen);
+        let tls_addr = endpoint.local_addr(sip::Transport::Tls);
         let legs = Legs::start(MediaConfig {
             bind: config.rtp_bind,
             rtp_ports: config.rtp_ports.clone(),
@@ -233,16 +236,19 @@ impl Gateway {
         }
         drop(events_tx);
 
-        let mut mapper_config = mapper::Config::new(infos, peer_addrs);
+        let mut mapper_config = mapper::Config::new(infos, Vec::new());
+        mapper_config.sip_peers = sip_targets;
         mapper_config.host = config.rtp_bind.to_string();
         mapper_config.invite_timeout = config.invite_timeout;
         mapper_config.seed = u64::from(sip_addr.port()) ^ 0x9e37_79b9;
-        let mapper = Mapper::new(mapper_config, table, endpoint.call_ids().clone());
+        let mapper = Mapper::new(mapper_config, table.clone(), endpoint.call_ids().clone());
         let calls = Arc::new(AtomicUsize::new(0));
         let (control, control_rx) = mpsc::unbounded_channel();
         let task = MapperTask {
+            applied: table.clone(),
             mapper,
             endpoint,
+            directory,
             live: config.dial_peers.clone(),
             stacks: to_stacks,
             legs,
@@ -253,11 +259,12 @@ impl Gateway {
             memo_isdn: HashMap::new(),
         };
         let task = tokio::spawn(task.run(events_rx, control_rx));
-        tracing::info!(sip = %sip_addr, spans = config.spans.len(), "gateway started");
+        tracing::info!(sip = %sip_addr, tls = ?tls_addr, spans = config.spans.len(), "gateway started");
         Ok(Gateway {
             control,
             calls,
             sip_addr,
+            tls_addr,
             task,
             stacks,
         })
@@ -266,6 +273,11 @@ impl Gateway {
     /// The bound SIP address.
     pub fn sip_addr(&self) -> SocketAddr {
         self.sip_addr
+    }
+
+    /// The bound SIP over TLS address, when listening on TLS.
+    pub fn sip_tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Calls in progress.
@@ -319,7 +331,7 @@ struct StackThread {
     pri: Pri,
     port: LinePort,
     commands: Receiver<ToStack>,
-    events: mpsc::UnboundedSender<(SpanId, isdn::Event)>,
+    events: mpsc::UnboundedSender<(SpanId, FromStack)>,
     attached: HashMap<u8, LineEnd>,
     buf: Vec<u8>,
 }
@@ -330,7 +342,7 @@ impl StackThread {
         def: &SpanDef,
         port: LinePort,
         commands: Receiver<ToStack>,
-        events: mpsc::UnboundedSender<(SpanId, isdn::Event)>,
+        events: mpsc::UnboundedSender<(SpanId, FromStack)>,
     ) -> Self {
         Self {
             index,
@@ -370,7 +382,11 @@ impl StackThread {
             while let Some(event) = self.pri.poll_event() {
                 match event {
                     pri::Event::Isdn(event) => {
-                        if self.events.send((self.index, event)).is_err() {
+                        if self
+                            .events
+                            .send((self.index, FromStack::Isdn(event)))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -402,7 +418,20 @@ impl StackThread {
 
     fn command(&mut self, command: ToStack) {
         match command {
-            ToStack::Isdn(command) => self.pri.handle_command(now(), command),
+            ToStack::Isdn(command) => {
+                let setup = match &command {
+                    isdn::Command::Setup { call, .. } => Some(*call),
+                    _ => None,
+                };
+                self.pri.handle_command(now(), command);
+                if let Some(call) = setup
+                    && let Some(call_ref) = self.pri.d_channel().call_ref(call)
+                {
+                    let _ = self
+                        .events
+                        .send((self.index, FromStack::CallRef(call, call_ref)));
+                }
+            }
             ToStack::Attach { channel, line } => {
                 if self.pri.span_mut().open_b_channel(channel) {
                     self.attached.insert(channel, line);
@@ -446,6 +475,10 @@ fn log_line_event(event: &span::Event) {
 struct MapperTask {
     mapper: Mapper,
     endpoint: sip::Endpoint,
+    /// The SIP peers of the dial-peer table in use.
+    directory: Directory,
+    /// The table the mapper and the endpoint's peers follow.
+    applied: Arc<RoutingTable>,
     live: Arc<LiveTable>,
     stacks: Vec<Sender<ToStack>>,
     legs: Legs,
@@ -460,9 +493,10 @@ struct MapperTask {
 impl MapperTask {
     async fn run(
         mut self,
-        mut events: mpsc::UnboundedReceiver<(SpanId, isdn::Event)>,
+        mut events: mpsc::UnboundedReceiver<(SpanId, FromStack)>,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
+        let mut reload_poll = tokio::time::interval(RELOAD_POLL);
         loop {
             let deadline = self.mapper.poll_timeout();
             let sleep = async {
@@ -474,7 +508,7 @@ impl MapperTask {
             tokio::select! {
                 event = self.endpoint.next_event() => {
                     let Some(event) = event else { break };
-                    self.mapper.set_table(self.live.current());
+                    self.follow_reload().await;
                     let at = now();
                     if self.trace.is_some() {
                         let before = sip_call_of_event(&event).and_then(|c| self.sip_call(c));
@@ -492,7 +526,14 @@ impl MapperTask {
                 }
                 event = events.recv() => {
                     let Some((span, event)) = event else { break };
-                    self.mapper.set_table(self.live.current());
+                    let event = match event {
+                        FromStack::Isdn(event) => event,
+                        FromStack::CallRef(call, call_ref) => {
+                            self.mapper.handle_call_ref(span, call, call_ref);
+                            continue;
+                        }
+                    };
+                    self.follow_reload().await;
                     let at = now();
                     if self.trace.is_some() {
                         let id = isdn_call_of_event(&event);
@@ -523,11 +564,32 @@ impl MapperTask {
                     }
                 }
                 () = sleep => self.mapper.handle_timeout(now()),
+                _ = reload_poll.tick() => self.follow_reload().await,
             }
             self.run_actions();
             self.calls
                 .store(self.mapper.call_count(), Ordering::Relaxed);
         }
+    }
+
+    /// A reloaded table applies once its targets are resolved: the endpoint gets the
+    /// new peers and trusted list, the mapper the targets and the table, together.
+    /// Resolution runs here, between inputs (each name has a short timeout): a call
+    /// never sees a table whose targets the endpoint does not know.
+    async fn follow_reload(&mut self) {
+        let table = self.live.current();
+        if Arc::ptr_eq(&table, &self.applied) {
+            return;
+        }
+        self.applied = table.clone();
+        let resolved = peers::resolve(&table).await;
+        let (sip_peers, targets) = self.directory.update(&resolved);
+        self.endpoint.command(sip::Command::SetPeers {
+            peers: sip_peers,
+            trusted: trusted(&table),
+        });
+        self.mapper.set_sip_peers(targets);
+        self.mapper.set_table(table);
     }
 
     fn sip_call(&self, id: sip::CallId) -> Option<mapper::CallId> {
@@ -633,10 +695,21 @@ impl MapperTask {
     }
 }
 
+/// The explicit `trusted_sources`, or empty: the endpoint then trusts its peers'
+/// addresses (resolved `dns:` targets included).
+fn trusted(table: &RoutingTable) -> Vec<ipnet::IpNet> {
+    if table.trusted_sources_explicit() {
+        table.trusted_sources().to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
 fn sip_call_of_event(event: &sip::Event) -> Option<sip::CallId> {
     match event {
         sip::Event::Incoming(i) => Some(i.call),
         sip::Event::Trying { call }
+        | sip::Event::Placed { call, .. }
         | sip::Event::Ringing { call, .. }
         | sip::Event::Progress { call, .. }
         | sip::Event::Answered { call, .. }
@@ -652,6 +725,7 @@ fn sip_call_of_command(command: &sip::Command) -> Option<sip::CallId> {
         sip::Command::Provisional { call, .. }
         | sip::Command::Answer { call, .. }
         | sip::Command::Release { call, .. } => Some(*call),
+        sip::Command::SetPeers { .. } => None,
     }
 }
 

@@ -11,6 +11,7 @@ mod watch;
 mod demo;
 mod gateway;
 mod media;
+mod peers;
 mod run;
 
 pub use gateway::{Gateway, GatewayConfig, StartError, Trace, TraceKind};

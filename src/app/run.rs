@@ -78,6 +78,13 @@ fn daemon(args: &RunArgs) -> Result<(), String> {
         spans: hardware.spans,
         dial_peers: live,
         sip_listen: args.sip_listen,
+        sip_tls_listen: args.sip_tls_listen,
+        tls: (args.tls_certificate.is_some() || args.tls_key.is_some() || args.tls_ca.is_some())
+            .then(|| sip::Tls {
+                certificate_chain: args.tls_certificate.clone(),
+                private_key: args.tls_key.clone(),
+                ca_roots: args.tls_ca.clone(),
+            }),
         rtp_bind,
         rtp_ports,
         invite_timeout,

@@ -30,21 +30,24 @@ pub mod cause;
 pub mod number;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracing::field::Empty;
+
 use crate::isdn::lapd::Side;
-use crate::isdn::q931::Cause;
 use crate::isdn::q931::ie::{
     BearerCapability, Layer1Protocol, NumberingPlan, PartyNumber, Presentation,
     ProgressDescription, Screening, TransferCapability, TypeOfNumber,
 };
+use crate::isdn::q931::{CallRef, Cause};
 use crate::isdn::{self, SetupIndication, SetupRequest};
 use crate::line::Law;
 use crate::routing::Tag;
+use crate::routing::dial_peer::Transport;
 use crate::routing::router::{Attempt, CallRequest, Origin, PeerState, Target};
-use crate::routing::table::{CauseOverrides, Host, PeerKind, Port, RoutingTable};
+use crate::routing::table::{CauseOverrides, Host, PeerKind, Port, RoutingTable, SessionTarget};
 use crate::sip;
 
 /// Index of a span in [`Config::spans`].
@@ -74,14 +77,40 @@ pub struct SpanInfo {
     pub channels: usize,
 }
 
+/// A VoIP session target as the SIP endpoint knows it: a dial peer's target and
+/// transport are looked up among these to find its [`sip::PeerId`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipTarget {
+    /// `ipv4:` or `dns:` target, as the dial peer names it.
+    pub target: SessionTarget,
+    /// The dial peer's transport.
+    pub transport: Transport,
+    /// The endpoint's peer; `None` when the name did not resolve: the dial peer counts
+    /// as down (skipped in hunting) until a reload resolves it.
+    pub peer: Option<sip::PeerId>,
+}
+
+impl SipTarget {
+    /// An `ipv4:` UDP target that is the endpoint's peer `peer`.
+    pub fn udp(addr: std::net::SocketAddrV4, peer: sip::PeerId) -> Self {
+        Self {
+            target: SessionTarget {
+                host: Host::Ipv4(*addr.ip()),
+                port: addr.port(),
+            },
+            transport: Transport::Udp,
+            peer: Some(peer),
+        }
+    }
+}
+
 /// Mapper configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The spans, indexed by [`SpanId`].
     pub spans: Vec<SpanInfo>,
-    /// The SIP endpoint's peers by address, in [`sip::Config::peers`] order: a VoIP dial
-    /// peer's session target is looked up here to find its [`sip::PeerId`].
-    pub sip_peers: Vec<SocketAddr>,
+    /// The session targets the SIP endpoint has peers for (see [`Mapper::set_sip_peers`]).
+    pub sip_peers: Vec<SipTarget>,
     /// Host part of the URIs we build (P-Asserted-Identity).
     pub host: String,
     /// Country code for national numbers in URIs (`+<cc><digits>`); `None` sends them
@@ -95,8 +124,17 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with defaults: no country code, 8 s INVITE timeout.
+    /// A configuration with defaults: no country code, 8 s INVITE timeout. `sip_peers`
+    /// are UDP `ipv4:` targets, the endpoint's peers in order (IPv6 ones are skipped).
     pub fn new(spans: Vec<SpanInfo>, sip_peers: Vec<SocketAddr>) -> Self {
+        let sip_peers = sip_peers
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, a)| match a {
+                SocketAddr::V4(a) => Some(SipTarget::udp(a, i)),
+                SocketAddr::V6(_) => None,
+            })
+            .collect();
         Self {
             spans,
             sip_peers,
@@ -316,6 +354,8 @@ struct Call {
     status: Option<u16>,
     /// An attempt with no answer at all is given up at this time.
     deadline: Option<Instant>,
+    /// The call's tracing span: every log line about the call is emitted inside it.
+    span: tracing::Span,
 }
 
 /// Runtime state of the peers, as the router sees it.
@@ -341,10 +381,12 @@ impl PeerState for PeerView<'_> {
             return true;
         };
         match &peer.kind {
-            PeerKind::Voip(_) => self
-                .mapper
-                .sip_peer(peer)
-                .is_none_or(|id| !self.mapper.peers.sip_down.contains(&id)),
+            PeerKind::Voip(_) => match self.mapper.sip_target(peer) {
+                // Not a target of ours: the attempt is skipped when it comes up.
+                None => true,
+                Some(SipTarget { peer: None, .. }) => false,
+                Some(SipTarget { peer: Some(id), .. }) => !self.mapper.peers.sip_down.contains(id),
+            },
             PeerKind::Pots(p) => self
                 .mapper
                 .port_spans(&p.port)
@@ -429,6 +471,29 @@ impl Mapper {
         self.table = table;
     }
 
+    /// The SIP endpoint's peers after a reload (next attempts look targets up here;
+    /// a call in progress keeps the [`sip::PeerId`] it placed its INVITE to).
+    pub fn set_sip_peers(&mut self, sip_peers: Vec<SipTarget>) {
+        self.config.sip_peers = sip_peers;
+    }
+
+    /// The tracing span of a call in progress (for the shell's own log lines).
+    pub fn call_span(&self, call: CallId) -> Option<&tracing::Span> {
+        self.calls.get(&call).map(|c| &c.span)
+    }
+
+    /// The Q.931 call reference the D-channel chose for a SETUP we sent (recorded in
+    /// the call's span; the mapper itself names Q.931 calls by [`isdn::CallId`]).
+    pub fn handle_call_ref(&mut self, span: SpanId, call: isdn::CallId, call_ref: CallRef) {
+        if let Some(c) = self
+            .by_isdn
+            .get(&(span, call))
+            .and_then(|id| self.calls.get(id))
+        {
+            c.span.record("cref", tracing::field::display(call_ref));
+        }
+    }
+
     /// The next action to carry out.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -478,6 +543,7 @@ impl Mapper {
     pub fn handle_clear_all(&mut self, now: Instant) {
         let ids: Vec<CallId> = self.calls.keys().copied().collect();
         for id in ids {
+            let _in = self.enter(id);
             self.clear_both(now, id, Cause::NORMAL_CLEARING);
         }
     }
@@ -490,6 +556,9 @@ impl Mapper {
             self.counters.stray += 1;
             return;
         }
+        let _in = isdn_call_of(&event)
+            .and_then(|c| self.by_isdn.get(&(span, c)).copied())
+            .and_then(|id| self.enter(id));
         match event {
             isdn::Event::LinkUp => {
                 self.spans[span].up = true;
@@ -556,8 +625,18 @@ impl Mapper {
 
     /// An event from the SIP endpoint.
     pub fn handle_sip(&mut self, now: Instant, event: sip::Event) {
+        let _in = sip_call_of(&event)
+            .and_then(|c| self.by_sip.get(&c).copied())
+            .and_then(|id| self.enter(id));
         match event {
             sip::Event::Incoming(incoming) => self.sip_incoming(now, incoming),
+            sip::Event::Placed { call, sip_call_id } => {
+                if let Some(c) = self.by_sip.get(&call).and_then(|id| self.calls.get(id)) {
+                    c.span
+                        .record("sip_call_id", tracing::field::display(&sip_call_id));
+                    tracing::debug!("INVITE built");
+                }
+            }
             sip::Event::Trying { call } => {
                 if let Some(id) = self.find_sip(call) {
                     self.sip_responded(id);
@@ -608,6 +687,7 @@ impl Mapper {
     /// The media leg asked for with [`Media::Open`] is open at `addr` (or could not
     /// be opened: `None`).
     pub fn handle_media_opened(&mut self, now: Instant, call: CallId, addr: Option<SocketAddr>) {
+        let _in = self.enter(call);
         let Some(c) = self.calls.get_mut(&call) else {
             // The call ended while the leg was opening.
             if addr.is_some() {
@@ -647,6 +727,7 @@ impl Mapper {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
+            let _in = self.enter(id);
             let Some(c) = self.calls.get_mut(&id) else {
                 continue;
             };
@@ -688,6 +769,14 @@ impl Mapper {
             .map(|c| c.digits.clone())
             .unwrap_or_default();
         let id = self.new_call_id();
+        let call_span = new_span(Some(id), Direction::FromPstn);
+        call_span.record(
+            "span",
+            tracing::field::display(&self.config.spans[span].name),
+        );
+        call_span.record("cref", tracing::field::display(setup.call_ref));
+        call_span.record("channel", setup.channel);
+        let _in = call_span.clone().entered();
         self.by_isdn.insert((span, isdn_call), id);
         if self.draining {
             tracing::info!(call = %id, "draining: SETUP refused with cause 41");
@@ -772,6 +861,7 @@ impl Mapper {
                 cause: None,
                 status: None,
                 deadline: None,
+                span: call_span.clone(),
             },
         );
         self.push_media(Media::Open { call: id, law });
@@ -798,8 +888,12 @@ impl Mapper {
                 return;
             };
             call.next_attempt += 1;
-            let Some(peer_id) = sip_peer_of(&self.config.sip_peers, &attempt) else {
+            let Some(target) = sip_target_of(&self.config.sip_peers, &attempt.peer) else {
                 tracing::warn!(call = %id, peer = attempt.peer.tag, "session target is not a SIP peer of this gateway: skipped");
+                continue;
+            };
+            let Some(peer_id) = target.peer else {
+                tracing::info!(call = %id, peer = attempt.peer.tag, "session target did not resolve: skipped");
                 continue;
             };
             if self.peers.sip_down.contains(&peer_id) {
@@ -820,6 +914,7 @@ impl Mapper {
             let called = number::sip_user(&attempt.called, self.config.country_code.as_deref());
             let sip_id = self.sip_ids.next();
             let tag = attempt.peer.tag;
+            call.span.record("peer", tag);
             call.overrides = overrides;
             call.current = Some(call.next_attempt - 1);
             call.attempts_made += 1;
@@ -1008,6 +1103,12 @@ impl Mapper {
 
     fn sip_incoming(&mut self, now: Instant, incoming: Box<sip::Incoming>) {
         let sip_id = incoming.call;
+        let call_span = new_span(None, Direction::FromSip);
+        call_span.record(
+            "sip_call_id",
+            tracing::field::display(&incoming.sip_call_id),
+        );
+        let _in = call_span.clone().entered();
         let refuse = |m: &mut Self, cause: Cause, status: u16| {
             m.counters.refused += 1;
             m.actions.push_back(Action::Sip(sip::Command::Release {
@@ -1079,6 +1180,7 @@ impl Mapper {
             return refuse(self, Cause::NO_CIRCUIT_AVAILABLE, 503);
         };
         let id = self.new_call_id();
+        call_span.record("call", tracing::field::display(id));
         self.by_sip.insert(sip_id, id);
         self.counters.from_sip += 1;
         tracing::info!(call = %id, sip = %sip_id, called = %called, source = %incoming.source, "INVITE from SIP");
@@ -1117,6 +1219,7 @@ impl Mapper {
             cause: None,
             status: None,
             deadline: None,
+            span: call_span.clone(),
         };
         self.calls.insert(id, call);
         self.push_media(Media::Open { call: id, law });
@@ -1165,6 +1268,11 @@ impl Mapper {
         }));
         request.display = c.incoming.as_ref().and_then(|i| i.calling.display.clone());
         let tag = attempt.peer.tag;
+        c.span.record("peer", tag);
+        c.span.record(
+            "span",
+            tracing::field::display(&self.config.spans[candidate.span].name),
+        );
         c.current = Some(candidate.attempt);
         c.attempts_made += 1;
         if c.attempts_made > 1 {
@@ -1202,6 +1310,7 @@ impl Mapper {
         let Some(pstn) = c.pstn.as_mut() else { return };
         if pstn.channel != Some(channel) {
             pstn.channel = Some(channel);
+            c.span.record("channel", channel);
             let span = pstn.span;
             self.push_media(Media::Connect {
                 call: id,
@@ -1228,19 +1337,12 @@ impl Mapper {
         if in_band {
             return self.pstn_early_media(id);
         }
-        let Some(c) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if c.direction != Direction::FromSip || c.alerted || c.early_media {
-            return;
-        }
-        c.alerted = true;
-        if let Some(leg) = &c.sip {
-            self.actions
-                .push_back(Action::Sip(sip::Command::Provisional {
-                    call: leg.id,
-                    response: sip::Provisional::Ringing,
-                }));
+        let relay = self.relay_to_sip(id, |c| c.alerted || c.early_media, |c| c.alerted = true);
+        if let Some(Some(leg)) = relay {
+            self.push_sip(sip::Command::Provisional {
+                call: leg,
+                response: sip::Provisional::Ringing,
+            });
         }
     }
 
@@ -1248,20 +1350,19 @@ impl Mapper {
         let Some(media) = self.local_media(id) else {
             return;
         };
-        let Some(c) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if c.direction != Direction::FromSip || c.early_media {
-            return;
-        }
-        c.early_media = true;
-        c.alerted = true;
-        if let Some(leg) = &c.sip {
-            self.actions
-                .push_back(Action::Sip(sip::Command::Provisional {
-                    call: leg.id,
-                    response: sip::Provisional::Progress(media),
-                }));
+        let relay = self.relay_to_sip(
+            id,
+            |c| c.early_media,
+            |c| {
+                c.early_media = true;
+                c.alerted = true;
+            },
+        );
+        if let Some(Some(leg)) = relay {
+            self.push_sip(sip::Command::Provisional {
+                call: leg,
+                response: sip::Provisional::Progress(media),
+            });
         }
     }
 
@@ -1269,24 +1370,42 @@ impl Mapper {
         let Some(media) = self.local_media(id) else {
             return;
         };
-        let Some(c) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if c.direction != Direction::FromSip || c.answered {
-            return;
-        }
-        c.answered = true;
-        c.cause = None;
-        c.status = None;
+        let relay = self.relay_to_sip(
+            id,
+            |c| c.answered,
+            |c| {
+                c.answered = true;
+                c.cause = None;
+                c.status = None;
+            },
+        );
+        let Some(leg) = relay else { return };
         self.counters.answered += 1;
         self.events.push_back(Event::Answered { call: id });
-        if let Some(leg) = &c.sip {
+        if let Some(leg) = leg {
             tracing::info!(call = %id, "answered by the PBX: 200");
-            self.actions.push_back(Action::Sip(sip::Command::Answer {
-                call: leg.id,
-                media,
-            }));
+            self.push_sip(sip::Command::Answer { call: leg, media });
         }
+    }
+
+    /// The guard the PBX's answers toward a SIP caller share: a call from SIP that has
+    /// not `done` this step yet gets `mark`ed; then `Some` of its SIP leg (if any).
+    fn relay_to_sip(
+        &mut self,
+        id: CallId,
+        done: impl FnOnce(&Call) -> bool,
+        mark: impl FnOnce(&mut Call),
+    ) -> Option<Option<sip::CallId>> {
+        let c = self.calls.get_mut(&id)?;
+        if c.direction != Direction::FromSip || done(c) {
+            return None;
+        }
+        mark(c);
+        Some(c.sip.as_ref().map(|l| l.id))
+    }
+
+    fn push_sip(&mut self, command: sip::Command) {
+        self.actions.push_back(Action::Sip(command));
     }
 
     fn pstn_cleared(
@@ -1608,29 +1727,79 @@ impl Mapper {
             .collect()
     }
 
-    fn sip_peer(&self, peer: &crate::routing::DialPeer) -> Option<sip::PeerId> {
-        let PeerKind::Voip(v) = &peer.kind else {
-            return None;
-        };
-        let target = v.target.as_ref()?;
-        let Host::Ipv4(ip) = target.host else {
-            return None;
-        };
-        let addr = SocketAddr::new(IpAddr::V4(ip), target.port);
-        self.config.sip_peers.iter().position(|a| *a == addr)
+    fn sip_target(&self, peer: &crate::routing::DialPeer) -> Option<&SipTarget> {
+        sip_target_of(&self.config.sip_peers, peer)
+    }
+
+    /// Enters a call's span (for the rest of the caller's scope).
+    fn enter(&self, id: CallId) -> Option<tracing::span::EnteredSpan> {
+        self.calls.get(&id).map(|c| c.span.clone().entered())
     }
 }
 
-fn sip_peer_of(peers: &[SocketAddr], attempt: &Attempt) -> Option<sip::PeerId> {
-    let PeerKind::Voip(v) = &attempt.peer.kind else {
+fn sip_target_of<'a>(
+    peers: &'a [SipTarget],
+    peer: &crate::routing::DialPeer,
+) -> Option<&'a SipTarget> {
+    let PeerKind::Voip(v) = &peer.kind else {
         return None;
     };
     let target = v.target.as_ref()?;
-    let Host::Ipv4(ip) = target.host else {
-        return None;
-    };
-    let addr = SocketAddr::new(IpAddr::V4(ip), target.port);
-    peers.iter().position(|a| *a == addr)
+    peers
+        .iter()
+        .find(|t| t.target == *target && t.transport == v.transport)
+}
+
+/// A call's span; the fields are filled in as the call learns them (an INVITE gets
+/// its `call` once routed).
+fn new_span(id: Option<CallId>, direction: Direction) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "call",
+        call = Empty,
+        direction = %match direction {
+            Direction::FromPstn => "pstn-to-sip",
+            Direction::FromSip => "sip-to-pstn",
+        },
+        span = Empty,
+        cref = Empty,
+        channel = Empty,
+        sip_call_id = Empty,
+        peer = Empty,
+    );
+    if let Some(id) = id {
+        span.record("call", tracing::field::display(id));
+    }
+    span
+}
+
+/// The Q.931 call an event is about.
+fn isdn_call_of(event: &isdn::Event) -> Option<isdn::CallId> {
+    match event {
+        isdn::Event::Proceeding { call, .. }
+        | isdn::Event::Alerting { call, .. }
+        | isdn::Event::Progress { call, .. }
+        | isdn::Event::Connect { call, .. }
+        | isdn::Event::Disconnect { call, .. }
+        | isdn::Event::Cleared { call, .. } => Some(*call),
+        _ => None,
+    }
+}
+
+/// The SIP call an event is about (not `Incoming`: its call is not ours yet).
+fn sip_call_of(event: &sip::Event) -> Option<sip::CallId> {
+    match event {
+        sip::Event::Placed { call, .. }
+        | sip::Event::Trying { call }
+        | sip::Event::Ringing { call, .. }
+        | sip::Event::Progress { call, .. }
+        | sip::Event::Answered { call, .. }
+        | sip::Event::MediaChanged { call, .. }
+        | sip::Event::Released { call, .. } => Some(*call),
+        sip::Event::Incoming(_)
+        | sip::Event::PeerStatus { .. }
+        | sip::Event::Registration { .. } => None,
+    }
 }
 
 /// The SDP codec order for a B-channel law (§3.4): its own law first.

@@ -226,6 +226,7 @@ fn incoming(call: u64, called: &str) -> sip::Event {
         peer: Some(A),
         source: SIP_CALLER,
         transport: sip::Transport::Udp,
+        sip_call_id: format!("{call}-cid@test"),
         request_uri: format!("sip:{called}@gw"),
         called: Some(called.into()),
         calling: sip::Party {

@@ -104,6 +104,9 @@ pub struct Peer {
     pub credentials: Option<Credentials>,
     /// Inside our trust domain: P-Asserted-Identity is sent only to such peers (RFC 3325).
     pub trust_domain: bool,
+    /// No longer in the configuration (a reload removed it): its index stays so that
+    /// calls in progress keep their peer, but it gets no new calls and no keepalive.
+    pub retired: bool,
 }
 
 impl Peer {
@@ -116,6 +119,7 @@ impl Peer {
             transport: Transport::Udp,
             credentials: None,
             trust_domain: true,
+            retired: false,
         }
     }
 }
@@ -329,6 +333,16 @@ pub enum Command {
         /// Our media.
         media: LocalMedia,
     },
+    /// Replace the peer list and the trusted sources (a reload). Indices are
+    /// [`PeerId`]s: keep the old peers at their places (mark removed ones
+    /// [`Peer::retired`]) and append new ones; a shorter list keeps the old tail.
+    /// Calls in progress keep their peer's address.
+    SetPeers {
+        /// The new list.
+        peers: Vec<Peer>,
+        /// The new [`Config::trusted`].
+        trusted: Vec<IpNet>,
+    },
     /// End a call: a final response (inbound, unanswered), CANCEL (outbound, unanswered) or
     /// BYE (answered), with `Reason: Q.850;cause=N`.
     Release {
@@ -404,6 +418,8 @@ pub struct Incoming {
     pub source: SocketAddr,
     /// Transport it came on.
     pub transport: Transport,
+    /// The Call-ID header as received (for logs that must match the peer's).
+    pub sip_call_id: String,
     /// The Request-URI as received.
     pub request_uri: String,
     /// Called number: the Request-URI user part.
@@ -440,6 +456,14 @@ pub enum Registration {
 pub enum Event {
     /// A new inbound call.
     Incoming(Box<Incoming>),
+    /// An outbound INVITE was built: its Call-ID header, once per call (before any
+    /// other event of the call; a `Place` refused at once gets only `Released`).
+    Placed {
+        /// Call.
+        call: CallId,
+        /// The Call-ID header we chose.
+        sip_call_id: String,
+    },
     /// 100 Trying arrived for an outbound call.
     Trying {
         /// Call.

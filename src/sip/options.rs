@@ -51,6 +51,9 @@ impl UserAgent {
         let Some(target) = self.config.peers.get(peer).cloned() else {
             return;
         };
+        if target.retired {
+            return; // removed by a reload: no more probes
+        }
         self.schedule(now + keepalive.interval, TimerKey::Keepalive(peer));
         if self.peers.get(peer).is_none_or(|p| p.probing) {
             return; // the previous probe is still running (interval shorter than Timer F)

@@ -37,9 +37,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ipnet::IpNet;
 
 use super::endpoint::{
-    CallId, CallIds, Command, Config, Event, Incoming, LocalMedia, Outgoing, Party, PeerId,
+    CallId, CallIds, Command, Config, Event, Incoming, LocalMedia, Outgoing, Party, Peer, PeerId,
     Provisional, Reason, ReasonProtocol, Stats, Transport, Untrusted,
 };
 use super::message::{self, Echo, Inbound, Malformed, Method, StartLine, Via, Writer};
@@ -838,6 +839,7 @@ impl UserAgent {
             peer: self.calls.get(&id).and_then(|c| c.peer),
             source,
             transport: input.transport,
+            sip_call_id: msg.call_id.clone(),
             request_uri,
             called,
             calling,
@@ -942,7 +944,39 @@ impl UserAgent {
                 cause,
                 status,
             } => self.release(now, call, cause, status),
+            Command::SetPeers { peers, trusted } => self.set_peers(now, peers, trusted),
         }
+    }
+
+    /// A reload: new peers are appended (indices of the old ones stay), a retired one
+    /// gets no new calls and no probes; the trusted list is rebuilt.
+    fn set_peers(&mut self, now: Instant, peers: Vec<Peer>, trusted: Vec<IpNet>) {
+        let old = self.config.peers.len();
+        let mut peers = peers;
+        if peers.len() < old {
+            peers.extend(self.config.peers.drain(peers.len()..).map(|mut p| {
+                p.retired = true;
+                p
+            }));
+        }
+        self.config.peers = peers;
+        self.config.trusted = trusted;
+        self.trusted = Trusted::new(
+            &self.config.trusted,
+            self.config
+                .peers
+                .iter()
+                .filter(|p| !p.retired)
+                .map(|p| p.addr.ip()),
+        );
+        self.peers
+            .resize_with(self.config.peers.len(), PeerState::default);
+        if self.config.keepalive.is_some() {
+            for peer in old..self.config.peers.len() {
+                self.schedule(now, TimerKey::Keepalive(peer));
+            }
+        }
+        tracing::info!(peers = self.config.peers.len(), "SIP peers updated");
     }
 
     fn provisional(&mut self, id: CallId, response: Provisional) {
@@ -1451,7 +1485,7 @@ impl UserAgent {
             });
             return;
         };
-        if self.peers.get(out.peer).is_some_and(|p| !p.up) {
+        if peer.retired || self.peers.get(out.peer).is_some_and(|p| !p.up) {
             // The mapper should skip it when hunting; refuse rather than wait for Timer B.
             self.events.push_back(Event::Released {
                 call: id,
@@ -1559,6 +1593,10 @@ impl UserAgent {
             linger_until: None,
         };
         tracing::info!(call = %id, peer = %peer.name, called = %out.called, "outbound SIP call");
+        self.events.push_back(Event::Placed {
+            call: id,
+            sip_call_id: sip_call_id.clone(),
+        });
         self.by_sip_id.insert(sip_call_id, id);
         self.calls.insert(id, call);
         self.send_invite(now, id, None);

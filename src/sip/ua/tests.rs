@@ -79,6 +79,8 @@ struct Pair {
     a: UserAgent,
     b: UserAgent,
     a_events: Vec<Event>,
+    /// `Event::Placed` of A's calls, kept apart from the call events.
+    a_placed: Vec<(CallId, String)>,
     b_events: Vec<Event>,
     /// Drop the next n messages from A to B / B to A.
     drop_a_to_b: usize,
@@ -98,6 +100,7 @@ impl Pair {
             a: agent(now, A, a),
             b: agent(now, B, b),
             a_events: Vec::new(),
+            a_placed: Vec::new(),
             b_events: Vec::new(),
             drop_a_to_b: 0,
             drop_b_to_a: 0,
@@ -146,7 +149,10 @@ impl Pair {
                 }
             }
             while let Some(e) = self.a.poll_event() {
-                self.a_events.push(e);
+                match e {
+                    Event::Placed { call, sip_call_id } => self.a_placed.push((call, sip_call_id)),
+                    e => self.a_events.push(e),
+                }
             }
             while let Some(e) = self.b.poll_event() {
                 self.b_events.push(e);
@@ -245,6 +251,14 @@ fn answered_pair() -> (Pair, CallId) {
 #[test]
 fn idle_place_answered_call_reports_trying_ringing_answered_both_ways() {
     let (p, _) = answered_pair();
+    // The caller reports the Call-ID it chose, the callee the one it received.
+    let received = p.b_events.iter().find_map(|e| match e {
+        Event::Incoming(i) => Some(i.sip_call_id.clone()),
+        _ => None,
+    });
+    assert_eq!(p.a_placed.len(), 1);
+    assert_eq!(Some(&p.a_placed[0].1), received.as_ref());
+    assert_eq!(p.a_placed[0].0, CallId(1));
     assert!(matches!(p.a_events[0], Event::Trying { call: CallId(1) }));
     assert!(matches!(
         p.a_events[1],
