@@ -244,6 +244,7 @@ impl Gateway {
         let mapper = Mapper::new(mapper_config, table.clone(), endpoint.call_ids().clone());
         let calls = Arc::new(AtomicUsize::new(0));
         let (control, control_rx) = mpsc::unbounded_channel();
+        let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
         let task = MapperTask {
             applied: table.clone(),
             mapper,
@@ -257,8 +258,9 @@ impl Gateway {
             trace: config.trace.clone(),
             memo_sip: HashMap::new(),
             memo_isdn: HashMap::new(),
+            resolved: resolved_tx,
         };
-        let task = tokio::spawn(task.run(events_rx, control_rx));
+        let task = tokio::spawn(task.run(events_rx, control_rx, resolved_rx));
         tracing::info!(sip = %sip_addr, tls = ?tls_addr, spans = config.spans.len(), "gateway started");
         Ok(Gateway {
             control,
@@ -488,13 +490,19 @@ struct MapperTask {
     trace: Option<mpsc::UnboundedSender<Trace>>,
     memo_sip: HashMap<sip::CallId, mapper::CallId>,
     memo_isdn: HashMap<(SpanId, isdn::CallId), mapper::CallId>,
+    /// Reloaded tables whose `dns:` targets have been looked up.
+    resolved: mpsc::UnboundedSender<Resolution>,
 }
+
+/// A reloaded table with its targets resolved.
+type Resolution = (Arc<RoutingTable>, Vec<peers::Resolved>);
 
 impl MapperTask {
     async fn run(
         mut self,
         mut events: mpsc::UnboundedReceiver<(SpanId, FromStack)>,
         mut control: mpsc::UnboundedReceiver<Control>,
+        mut resolved: mpsc::UnboundedReceiver<Resolution>,
     ) {
         let mut reload_poll = tokio::time::interval(RELOAD_POLL);
         loop {
@@ -565,6 +573,7 @@ impl MapperTask {
                 }
                 () = sleep => self.mapper.handle_timeout(now()),
                 _ = reload_poll.tick() => self.follow_reload().await,
+                Some((table, targets)) = resolved.recv() => self.apply_reload(table, &targets),
             }
             self.run_actions();
             self.calls
@@ -573,17 +582,36 @@ impl MapperTask {
     }
 
     /// A reloaded table applies once its targets are resolved: the endpoint gets the
-    /// new peers and trusted list, the mapper the targets and the table, together.
-    /// Resolution runs here, between inputs (each name has a short timeout): a call
-    /// never sees a table whose targets the endpoint does not know.
+    /// new peers and trusted list, the mapper the targets and the table, together, so
+    /// a call never sees a table whose targets the endpoint does not know. A table of
+    /// `ipv4:` targets resolves at once and applies before the next input; one that
+    /// names `dns:` targets is resolved in a task of its own (a lookup may take its
+    /// whole timeout) while calls go on with the table in use.
     async fn follow_reload(&mut self) {
         let table = self.live.current();
         if Arc::ptr_eq(&table, &self.applied) {
             return;
         }
         self.applied = table.clone();
-        let resolved = peers::resolve(&table).await;
-        let (sip_peers, targets) = self.directory.update(&resolved);
+        if peers::needs_lookup(&table) {
+            let done = self.resolved.clone();
+            tokio::spawn(async move {
+                let resolved = peers::resolve(&table).await;
+                let _ = done.send((table, resolved));
+            });
+        } else {
+            // No lookups: this completes without waiting.
+            let resolved = peers::resolve(&table).await;
+            self.apply_reload(table, &resolved);
+        }
+    }
+
+    fn apply_reload(&mut self, table: Arc<RoutingTable>, resolved: &[peers::Resolved]) {
+        // A newer table was loaded while this one resolved: only the newest applies.
+        if !Arc::ptr_eq(&table, &self.applied) {
+            return;
+        }
+        let (sip_peers, targets) = self.directory.update(resolved);
         self.endpoint.command(sip::Command::SetPeers {
             peers: sip_peers,
             trusted: trusted(&table),

@@ -34,6 +34,14 @@ pub(super) struct Resolved {
     addr: Option<SocketAddr>,
 }
 
+/// Whether resolving `table` means asking the resolver (it names a `dns:` target).
+pub(super) fn needs_lookup(table: &RoutingTable) -> bool {
+    table.peers().iter().any(|peer| {
+        matches!(&peer.kind, PeerKind::Voip(v)
+            if v.target.as_ref().is_some_and(|t| matches!(t.host, Host::Dns(_))))
+    })
+}
+
 /// Resolves every VoIP session target of `table` (`ipv4:` at once, `dns:` with
 /// `lookup_host`, each name once).
 pub(super) async fn resolve(table: &RoutingTable) -> Vec<Resolved> {
