@@ -41,6 +41,8 @@ use super::endpoint::{CallIds, Command, Config, Event, Stats, Transport};
 use super::tls::{self, TlsError};
 use super::ua::{ConnId, Dest, Input, UserAgent};
 
+mod batch;
+
 /// Why the endpoint could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -240,7 +242,8 @@ impl Endpoint {
             ua,
             udp_locals: udp.iter().filter_map(|s| s.local_addr().ok()).collect(),
             udp,
-            buf: vec![0u8; 65_535.max(max + 1)],
+            rx: batch::RecvBatch::new(65_535.max(max + 1)),
+            udp_out: Vec::new(),
             conns: HashMap::new(),
             by_addr: HashMap::new(),
             conn_ids,
@@ -318,8 +321,10 @@ struct Driver {
     udp: Vec<Arc<UdpSocket>>,
     /// Local address of each UDP socket (looked up once, not per send).
     udp_locals: Vec<SocketAddr>,
-    /// Receive buffer for the first UDP socket.
-    buf: Vec<u8>,
+    /// Receive buffers for the first UDP socket.
+    rx: batch::RecvBatch,
+    /// UDP datagrams of one flush, sent together.
+    udp_out: Vec<(SocketAddr, Bytes)>,
     conns: HashMap<ConnId, Conn>,
     by_addr: HashMap<SocketAddr, ConnId>,
     conn_ids: Arc<AtomicU64>,
@@ -374,27 +379,35 @@ impl Driver {
         }
     }
 
-    /// Reads what the first UDP socket holds (up to a batch) straight into the agent.
+    /// Reads what the first UDP socket holds (a few batches at most, so commands and
+    /// timers get their turn) straight into the agent.
     fn drain_primary_udp(&mut self) {
         let Some(socket) = self.udp.first().cloned() else {
             return;
         };
-        for _ in 0..64 {
-            match socket.try_recv_from(&mut self.buf) {
-                Ok((n, source)) => {
-                    let data = &self.buf[..n];
-                    log_message("received from", Transport::Udp, source, data);
-                    let input = Input {
-                        transport: Transport::Udp,
-                        source,
-                        conn: None,
-                        data,
-                    };
-                    self.ua.handle_input(now(), input);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+        for _ in 0..4 {
+            let more = match self.rx.recv(&socket) {
+                Ok(more) => more,
                 // ICMP errors surface here on some systems; they concern one peer only.
-                Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "UDP receive error");
+                    continue;
+                }
+            };
+            // One clock read per batch: its datagrams were all waiting at this instant.
+            let t = now();
+            for (source, data) in self.rx.datagrams() {
+                log_message("received from", Transport::Udp, source, data);
+                let input = Input {
+                    transport: Transport::Udp,
+                    source,
+                    conn: None,
+                    data,
+                };
+                self.ua.handle_input(t, input);
+            }
+            if !more {
+                return;
             }
         }
     }
@@ -467,9 +480,12 @@ impl Driver {
                 &transmit.bytes,
             );
             match transmit.dest.transport {
-                Transport::Udp => self.send_udp(transmit.dest, &transmit.bytes).await,
+                Transport::Udp => self.udp_out.push((transmit.dest.addr, transmit.bytes)),
                 Transport::Tcp | Transport::Tls => self.send_stream(transmit.dest, transmit.bytes),
             }
+        }
+        if !self.udp_out.is_empty() {
+            self.send_udp().await;
         }
         while let Some(event) = self.ua.poll_event() {
             let _ = self.event_tx.send(event);
@@ -483,25 +499,58 @@ impl Driver {
             .store(self.ua.transaction_count() as u64, Ordering::Relaxed);
     }
 
-    async fn send_udp(&mut self, dest: Dest, bytes: &[u8]) {
-        let index = self
-            .udp_locals
-            .iter()
-            .position(|a| a.is_ipv4() == dest.addr.is_ipv4())
-            .unwrap_or(0);
-        let socket = self.udp.get(index).cloned();
-        let Some(socket) = socket else {
-            tracing::warn!(dest = %dest.addr, "no UDP socket to send from");
+    /// Sends the queued datagrams, in order, each from the socket of its address family.
+    async fn send_udp(&mut self) {
+        let mut out = std::mem::take(&mut self.udp_out);
+        let index = |addr: &SocketAddr| {
+            self.udp_locals
+                .iter()
+                .position(|a| a.is_ipv4() == addr.is_ipv4())
+                .unwrap_or(0)
+        };
+        let first = out.first().map_or(0, |(a, _)| index(a));
+        if out.iter().all(|(a, _)| index(a) == first) {
+            self.send_udp_on(first, &out).await;
+        } else {
+            // Both families in one flush: per socket (order kept per destination).
+            let groups: Vec<(usize, Vec<(SocketAddr, Bytes)>)> = (0..self.udp.len())
+                .map(|i| {
+                    let mine = out.iter().filter(|(a, _)| index(a) == i).cloned();
+                    (i, mine.collect())
+                })
+                .collect();
+            for (i, group) in groups {
+                self.send_udp_on(i, &group).await;
+            }
+        }
+        out.clear();
+        self.udp_out = out;
+    }
+
+    async fn send_udp_on(&mut self, index: usize, datagrams: &[(SocketAddr, Bytes)]) {
+        let Some(socket) = self.udp.get(index).cloned() else {
+            if let Some((dest, _)) = datagrams.first() {
+                tracing::warn!(%dest, "no UDP socket to send from");
+            }
             return;
         };
-        let result = match socket.try_send_to(bytes, dest.addr) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                socket.send_to(bytes, dest.addr).await
+        let mut rest = datagrams;
+        while let Some((dest, bytes)) = rest.first() {
+            match batch::send(&socket, rest) {
+                Ok(n) if n > 0 => rest = rest.get(n..).unwrap_or_default(),
+                result => {
+                    // Send queue full (or a refusal of the first one): this datagram
+                    // alone, waiting for room if need be, then batches again.
+                    let result = match result {
+                        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+                        _ => socket.send_to(bytes, *dest).await.map(|_| ()),
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(%dest, error = %e, "UDP send failed");
+                    }
+                    rest = rest.get(1..).unwrap_or_default();
+                }
             }
-            other => other,
-        };
-        if let Err(e) = result {
-            tracing::debug!(dest = %dest.addr, error = %e, "UDP send failed");
         }
     }
 

@@ -150,6 +150,17 @@ struct UasInvite {
     give_up_at: Option<Instant>,
 }
 
+impl UasInvite {
+    /// The response a retransmitted INVITE (or the Trying timer) sends: the last one, or
+    /// else the held-back 100 Trying, written now and kept as the last.
+    fn last_or_trying(&mut self) -> Bytes {
+        let (echo, received) = (&self.echo, self.received);
+        self.last
+            .get_or_insert_with(|| Writer::reply(100, echo, None, received).finish(None))
+            .clone()
+    }
+}
+
 /// What an outbound call needs to send its INVITE again (digest) and to CANCEL it.
 #[derive(Debug)]
 struct UacInvite {
@@ -695,13 +706,11 @@ impl UserAgent {
             };
             match &call.uas {
                 Some(uas) if uas.branch == msg.top_via.branch => {
-                    if let Some(last) = uas.last.clone() {
-                        let d = uas.dest;
+                    if let Some(uas) = self.calls.get_mut(&id).and_then(|c| c.uas.as_mut()) {
+                        let (d, last) = (uas.dest, uas.last_or_trying());
+                        uas.trying_at = None;
                         Stats::bump(&self.stats.retransmissions);
                         self.send(d, last);
-                    }
-                    if let Some(uas) = self.calls.get_mut(&id).and_then(|c| c.uas.as_mut()) {
-                        uas.trying_at = None;
                     }
                 }
                 // Same Call-ID and From tag, other branch: merged or looped (§8.2.2.2).
@@ -774,7 +783,13 @@ impl UserAgent {
         };
         let id = self.ids.next();
         let local_tag = self.tag();
-        let trying = Writer::reply_to(100, &msg, None, rcvd).finish(None);
+        // A deferred 100 Trying is written only if it comes due (most calls are answered
+        // first): see `UasInvite::last_or_trying`.
+        let trying = self
+            .config
+            .trying_delay
+            .is_zero()
+            .then(|| Writer::reply_to(100, &msg, None, rcvd).finish(None));
         let call = Call {
             outbound: false,
             state: CallState::Early,
@@ -802,7 +817,7 @@ impl UserAgent {
                 received: rcvd,
                 dest,
                 cseq: msg.cseq,
-                last: Some(trying.clone()),
+                last: trying.clone(),
                 trying_at: (!self.config.trying_delay.is_zero())
                     .then(|| now + self.config.trying_delay),
                 final_status: None,
@@ -831,7 +846,7 @@ impl UserAgent {
         self.by_sip_id.insert(msg.call_id.clone(), id);
         self.calls.insert(id, call);
         self.reschedule_call(id);
-        if self.config.trying_delay.is_zero() {
+        if let Some(trying) = trying {
             self.send(dest, trying);
         }
         self.events.push_back(Event::Incoming(Box::new(Incoming {
@@ -1382,7 +1397,7 @@ impl UserAgent {
         if let Some(uas) = call.uas.as_mut() {
             if uas.trying_at.is_some_and(|t| t <= now) {
                 uas.trying_at = None;
-                resend = uas.last.clone().map(|b| (uas.dest, b));
+                resend = Some((uas.dest, uas.last_or_trying()));
             }
             if uas.give_up_at.is_some_and(|t| t <= now) {
                 gave_up = uas.final_status;

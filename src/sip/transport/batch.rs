@@ -1,0 +1,164 @@
+//! Batched UDP socket calls: one `recvmmsg` takes up to [`BATCH`] datagrams, one
+//! `sendmmsg` sends a flush's worth of them (Linux; nix's safe wrappers).
+//!
+//! Per datagram, plain `recv_from`/`send_to` cost a system call each, and every drain of
+//! the socket ended with one more that only returned `EAGAIN`. Elsewhere than Linux the
+//! same interface falls back to one call per datagram.
+
+use std::io;
+#[cfg(target_os = "linux")]
+use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddr;
+#[cfg(target_os = "linux")]
+use std::net::{SocketAddrV4, SocketAddrV6};
+#[cfg(target_os = "linux")]
+use std::os::fd::AsRawFd;
+
+use bytes::Bytes;
+#[cfg(target_os = "linux")]
+use nix::sys::socket::{self as sock, MsgFlags, MultiHeaders, SockaddrStorage};
+#[cfg(target_os = "linux")]
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// Datagrams per system call, each way.
+pub(super) const BATCH: usize = 32;
+
+/// Receive buffers for one socket, reused across batches.
+pub(super) struct RecvBatch {
+    bufs: Vec<Vec<u8>>,
+    /// (buffer index, length, source) of each datagram of the last receive.
+    got: Vec<(usize, usize, SocketAddr)>,
+}
+
+impl RecvBatch {
+    /// `size` is the largest datagram accepted whole. The buffers are zeroed lazily by the
+    /// allocator, so only the pages that datagrams reach become resident.
+    pub(super) fn new(size: usize) -> Self {
+        Self {
+            bufs: (0..BATCH).map(|_| vec![0u8; size]).collect(),
+            got: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Takes what the socket holds, up to a batch, without waiting.
+    ///
+    /// Returns whether the socket may hold more (the batch came back full). When it came
+    /// back short the socket was empty at that moment, so tokio's readiness is cleared
+    /// here and the next wake-up is the next datagram's: this saves the extra receive
+    /// that would only have returned `EAGAIN`.
+    #[cfg(target_os = "linux")]
+    pub(super) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
+        let Self { bufs, got } = self;
+        got.clear();
+        let full = bufs.len();
+        let result = socket.try_io(Interest::READABLE, || {
+            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(full, None);
+            let slices: Vec<[IoSliceMut<'_>; 1]> =
+                bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+            let results = sock::recvmmsg(
+                socket.as_raw_fd(),
+                &mut headers,
+                slices.iter(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            )
+            .map_err(io::Error::from)?;
+            let mut count = 0;
+            for (i, r) in results.enumerate() {
+                count = i + 1;
+                if let Some(source) = r.address.as_ref().and_then(std_addr) {
+                    got.push((i, r.bytes, source));
+                }
+            }
+            if count < full {
+                // Short batch: tell tokio the socket is drained (data that arrives from now
+                // on raises a new readiness edge).
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One datagram per call where there is no `recvmmsg`.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
+        let Self { bufs, got } = self;
+        got.clear();
+        let Some(buf) = bufs.first_mut() else {
+            return Ok(false);
+        };
+        match socket.try_recv_from(buf) {
+            Ok((n, source)) => {
+                got.push((0, n, source));
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The datagrams of the last receive: (source, bytes).
+    pub(super) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.got.iter().filter_map(|&(i, n, source)| {
+            let buf = self.bufs.get(i)?;
+            Some((source, buf.get(..n)?))
+        })
+    }
+}
+
+/// Sends the datagrams with one `sendmmsg`, without waiting.
+///
+/// Returns how many went (from the front). An error is about the first datagram only:
+/// the kernel reports a later failure as a short count, and the caller retries from there.
+#[cfg(target_os = "linux")]
+pub(super) fn send(socket: &UdpSocket, datagrams: &[(SocketAddr, Bytes)]) -> io::Result<usize> {
+    let datagrams = datagrams
+        .get(..BATCH.min(datagrams.len()))
+        .unwrap_or_default();
+    if datagrams.is_empty() {
+        return Ok(0);
+    }
+    socket.try_io(Interest::WRITABLE, || {
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(datagrams.len(), None);
+        let slices: Vec<[IoSlice<'_>; 1]> =
+            datagrams.iter().map(|(_, b)| [IoSlice::new(b)]).collect();
+        let addrs: Vec<Option<SockaddrStorage>> = datagrams
+            .iter()
+            .map(|(a, _)| Some(SockaddrStorage::from(*a)))
+            .collect();
+        let results = sock::sendmmsg(
+            socket.as_raw_fd(),
+            &mut headers,
+            slices.iter(),
+            addrs,
+            [],
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?;
+        Ok(results.count())
+    })
+}
+
+/// One datagram per call where there is no `sendmmsg`.
+#[cfg(not(target_os = "linux"))]
+pub(super) fn send(socket: &UdpSocket, datagrams: &[(SocketAddr, Bytes)]) -> io::Result<usize> {
+    let Some((dest, bytes)) = datagrams.first() else {
+        return Ok(0);
+    };
+    socket.try_send_to(bytes, *dest).map(|_| 1)
+}
+
+#[cfg(target_os = "linux")]
+fn std_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
+    }
+    addr.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
+}
