@@ -18,7 +18,13 @@
 //!   types ([`RoutingTable::parse`]); `load/compile_100k`: checking and compiling
 //!   the parsed file ([`RoutingTable::compile`]); `load/from_sources_100k`: both, as
 //!   `RoutingTable::load` does after reading the file.
+//!
+//! Each plan is built on first use, so a run filtered to one benchmark builds only
+//! its own: `cargo bench --bench routing -- --profile-time 5 outbound_lookup/lookup/100000`
+//! under `valgrind --tool=callgrind --collect-atstart=no
+//! --toggle-collect='*lookup_outbound*'` counts the instructions of the lookups alone.
 
+use std::cell::OnceCell;
 use std::hint::black_box;
 use std::path::Path;
 
@@ -67,19 +73,44 @@ fn load(yaml: &str) -> RoutingTable {
     RoutingTable::from_sources(&[(Path::new("bench.yaml"), yaml)]).expect("bench plan loads")
 }
 
+/// A plan of `n` peers loaded, with the 64 queries: built on first use, so a run
+/// filtered to one benchmark (a profile under callgrind) builds only its plan.
+struct Setup {
+    table: RoutingTable,
+    queries: Vec<Digits>,
+    /// Every destination pattern, for the linear scan.
+    patterns: Vec<Pattern>,
+}
+
+fn setup(n: usize) -> Setup {
+    let (yaml, numbers) = plan(n);
+    let table = load(&yaml);
+    let queries = numbers
+        .iter()
+        .step_by((numbers.len() / 64).max(1))
+        .map(|s| Digits::parse(s).expect("number"))
+        .collect();
+    let patterns = table
+        .peers()
+        .iter()
+        .filter_map(|p| p.destination_pattern.clone())
+        .collect();
+    Setup {
+        table,
+        queries,
+        patterns,
+    }
+}
+
 fn lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("outbound_lookup");
     for n in [100, 1_000, 10_000, 100_000] {
-        let (yaml, numbers) = plan(n);
-        let table = load(&yaml);
-        let queries: Vec<Digits> = numbers
-            .iter()
-            .step_by((numbers.len() / 64).max(1))
-            .map(|s| Digits::parse(s).expect("number"))
-            .collect();
+        let lazy = OnceCell::new();
+        let get = || lazy.get_or_init(|| setup(n));
         let mut i = 0;
         let mut hits = Vec::with_capacity(16);
         group.bench_with_input(BenchmarkId::new("lookup", n), &n, |b, _| {
+            let Setup { table, queries, .. } = get();
             b.iter(|| {
                 i = (i + 1) % queries.len();
                 table.lookup_outbound(black_box(&queries[i]), &[PeerType::Voip], &mut hits);
@@ -87,6 +118,7 @@ fn lookup(c: &mut Criterion) {
             });
         });
         group.bench_with_input(BenchmarkId::new("hunt", n), &n, |b, _| {
+            let Setup { table, queries, .. } = get();
             b.iter(|| {
                 i = (i + 1) % queries.len();
                 black_box(table.hunt(black_box(&queries[i]), &[PeerType::Voip], &Idle, 0))
@@ -94,13 +126,11 @@ fn lookup(c: &mut Criterion) {
         });
         if n == 100 || n == 100_000 {
             // Baseline: what a linear scan over every pattern costs.
-            let patterns: Vec<Pattern> = table
-                .peers()
-                .iter()
-                .filter_map(|p| p.destination_pattern.clone())
-                .collect();
             let mut j = 0;
             group.bench_with_input(BenchmarkId::new("linear_scan", n), &n, |b, _| {
+                let Setup {
+                    queries, patterns, ..
+                } = get();
                 b.iter(|| {
                     j = (j + 1) % queries.len();
                     let q = &queries[j];
@@ -119,19 +149,28 @@ fn lookup(c: &mut Criterion) {
 }
 
 fn load_100k(c: &mut Criterion) {
-    let (yaml, _) = plan(100_000);
     let path = Path::new("bench.yaml");
-    let parsed = [RoutingTable::parse(path, &yaml).expect("bench plan parses")];
+    let lazy = OnceCell::new();
+    let get = || {
+        lazy.get_or_init(|| {
+            let (yaml, _) = plan(100_000);
+            let parsed = [RoutingTable::parse(path, &yaml).expect("bench plan parses")];
+            (yaml, parsed)
+        })
+    };
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
     group.bench_function("parse_100k", |b| {
-        b.iter(|| black_box(RoutingTable::parse(path, black_box(&yaml))))
+        let (yaml, _) = get();
+        b.iter(|| black_box(RoutingTable::parse(path, black_box(yaml))))
     });
     group.bench_function("compile_100k", |b| {
-        b.iter(|| black_box(RoutingTable::compile(black_box(&parsed))))
+        let (_, parsed) = get();
+        b.iter(|| black_box(RoutingTable::compile(black_box(parsed))))
     });
     group.bench_function("from_sources_100k", |b| {
-        b.iter(|| black_box(load(black_box(&yaml))))
+        let (yaml, _) = get();
+        b.iter(|| black_box(load(black_box(yaml))))
     });
     group.finish();
 }

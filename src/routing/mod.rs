@@ -30,6 +30,7 @@ pub mod reload;
 pub mod router;
 pub mod table;
 pub mod translation;
+mod trie;
 
 pub use router::{CallRequest, Idle, Origin, PeerState, Route, RouteError};
 pub use table::{DialPeer, LoadErrors, RoutingTable, Tag};

@@ -297,6 +297,28 @@ impl Pattern {
             })
             .collect()
     }
+
+    /// The pattern's one-character items, without the final `T`, if it has no groups
+    /// or quantifiers other than that `T`: such patterns are spelled out in the
+    /// lookup trie.
+    pub(crate) fn simple_body(&self) -> Option<&[Item]> {
+        let body = if self.trailing_t {
+            &self.items[..self.items.len().saturating_sub(1)]
+        } else {
+            &self.items[..]
+        };
+        body.iter()
+            .all(|item| matches!(item, Item::Literal(_) | Item::Class(_)))
+            .then_some(body)
+    }
+
+    /// [`Pattern::literal_prefix`] as alphabet indices, without allocating.
+    pub(crate) fn literal_prefix_indices(&self) -> impl Iterator<Item = u8> + '_ {
+        self.items.iter().map_while(|item| match item {
+            Item::Literal(c) => Some(*c),
+            _ => None,
+        })
+    }
 }
 
 impl fmt::Display for Pattern {
@@ -416,7 +438,9 @@ impl Parser<'_> {
     /// Parse items until end of input (depth 0) or `)` (inside a group). Returns the
     /// items, whether a final `$` was seen and whether a final `T` was seen.
     fn sequence(&mut self, depth: usize) -> Result<(Vec<Item>, bool, bool), PatternError> {
-        let mut items: Vec<Item> = Vec::new();
+        // At most one item per character, plus the item a final `T` becomes: one
+        // allocation per pattern at load rather than one per doubling.
+        let mut items: Vec<Item> = Vec::with_capacity(self.bytes.len() - self.pos + 1);
         let mut end_anchor = false;
         let mut trailing_t = false;
         let group_start = self.pos;

@@ -7,14 +7,8 @@
 //!          select digits ─▶ outgoing profiles ─▶ prefix ─▶ Request-URI / Q.931 number
 //! ```
 //!
-//! Lookups run on an [`Index`]: one digit trie per (peer type, match key). Simple
-//! patterns (literals, `.`, `[..]`, a final `T`, `$`) are spelled out in the trie with
-//! one edge per character set, so a lookup walks only the branches the number can
-//! take; patterns with groups or quantifiers hang off the node of their literal
-//! prefix and are checked with the exact matcher. Frozen, a chain of characters with
-//! nothing branching or ending in between (the `....` of a DID block, the digits
-//! after a prefix becomes unique) is one run edge, so the walk at 100,000 patterns
-//! visits about as many nodes as at 100. Runtime state (calls up per peer,
+//! Lookups run on an [`Index`]: one digit trie (`trie.rs`) per (peer type, match
+//! key), walked without allocation or hashing. Runtime state (calls up per peer,
 //! keepalive status, last use) belongs to the caller and comes in through
 //! [`PeerState`]; randomness comes in as a per-call seed. Nothing here reads a clock.
 
@@ -28,6 +22,8 @@ use super::dial_peer::{ForwardDigits, HuntOrder, NoInboundMatch, PeerType, TieBr
 use super::pattern::{Digits, Pattern, PatternMatch};
 use super::table::{DialPeer, PeerKind, Port, RoutingTable, Tag, Voip};
 use super::translation::{Number, NumberType, NumberingPlan, Outcome, Party, Profile};
+pub use super::trie::Hit;
+use super::trie::{Key, Trie, TrieBuilder};
 
 /// Runtime state of the peers, owned by the call mapper.
 pub trait PeerState {
@@ -299,285 +295,6 @@ pub struct Candidate {
     pub matched: PatternMatch,
 }
 
-/// Which attribute a trie indexes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Key {
-    DestinationPattern,
-    IncomingCalledNumber,
-    AnswerAddress,
-}
-
-impl Key {
-    fn of(self, peer: &DialPeer) -> Option<&Pattern> {
-        match self {
-            Self::DestinationPattern => peer.destination_pattern.as_ref(),
-            Self::IncomingCalledNumber => peer.incoming_called_number.as_ref(),
-            Self::AnswerAddress => peer.answer_address.as_ref(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum End {
-    /// No `$`: longer numbers match too.
-    Open,
-    /// `$`: the number must end here.
-    Exact,
-    /// `T` without `$`: any rest.
-    T,
-    /// `T$`: at most 32 more digits.
-    TExact,
-}
-
-/// One pattern character while building: the set it accepts and whether it is a
-/// literal (explicit) digit.
-#[derive(Clone, Copy, Debug)]
-struct BuildEdge {
-    mask: u32,
-    explicit: bool,
-    child: u32,
-}
-
-/// A trie node while building.
-#[derive(Clone, Debug, Default)]
-struct BuildNode {
-    edges: Vec<BuildEdge>,
-    terminals: Vec<(u32, End)>,
-    complex: Vec<u32>,
-}
-
-/// A frozen edge: a run of one or more pattern characters with no branching, no
-/// terminal and no complex pattern in between (path compression), so a chain like
-/// the `....` of a DID block is one step of the walk instead of four.
-#[derive(Clone, Copy, Debug)]
-struct Edge {
-    /// The set of the run's first character.
-    mask: u32,
-    /// Frozen node the run leads to.
-    child: u32,
-    /// Start, in [`Trie::runs`], of the sets of the run's further characters.
-    run: u32,
-    /// How many further characters the run has.
-    run_len: u16,
-    /// Explicit digits over the whole run.
-    explicit: u16,
-}
-
-/// A frozen node: ranges into the trie's flat arrays, so a lookup touches few cache
-/// lines.
-#[derive(Clone, Copy, Debug, Default)]
-struct Node {
-    edges: (u32, u32),
-    terminals: (u32, u32),
-    complex: (u32, u32),
-}
-
-/// One match found by a trie walk: the peer's index in the table and the match.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hit {
-    /// Index into [`RoutingTable::peers`].
-    pub peer: u32,
-    /// The match.
-    pub matched: PatternMatch,
-}
-
-/// Build-time trie; [`TrieBuilder::freeze`] flattens it for lookups.
-#[derive(Clone, Debug)]
-struct TrieBuilder {
-    key: Key,
-    nodes: Vec<BuildNode>,
-}
-
-impl TrieBuilder {
-    fn new(key: Key) -> Self {
-        Self {
-            key,
-            nodes: vec![BuildNode::default()],
-        }
-    }
-
-    fn child(&mut self, node: u32, mask: u32, explicit: bool) -> u32 {
-        let n = &self.nodes[node as usize];
-        if let Some(e) = n
-            .edges
-            .iter()
-            .find(|e| e.mask == mask && e.explicit == explicit)
-        {
-            return e.child;
-        }
-        let child = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
-        self.nodes.push(BuildNode::default());
-        self.nodes[node as usize].edges.push(BuildEdge {
-            mask,
-            explicit,
-            child,
-        });
-        child
-    }
-
-    fn insert(&mut self, peer: u32, pattern: &Pattern) {
-        let mut node = 0;
-        if let Some(steps) = pattern.simple_steps() {
-            for s in steps {
-                node = self.child(node, s.mask, s.explicit);
-            }
-            let end = match (pattern.ends_with_t(), pattern.is_end_anchored()) {
-                (false, false) => End::Open,
-                (false, true) => End::Exact,
-                (true, false) => End::T,
-                (true, true) => End::TExact,
-            };
-            self.nodes[node as usize].terminals.push((peer, end));
-        } else {
-            for c in pattern.literal_prefix().bytes() {
-                let idx = super::pattern::dial_index(c).unwrap_or(0);
-                node = self.child(node, 1 << idx, true);
-            }
-            self.nodes[node as usize].complex.push(peer);
-        }
-    }
-
-    /// Flatten breadth-first, collapsing every chain of nodes that have one edge and
-    /// nothing else into a single run edge.
-    fn freeze(self) -> Trie {
-        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        let mut t = Trie {
-            key: self.key,
-            nodes: vec![Node::default()],
-            edges: Vec::new(),
-            runs: Vec::new(),
-            terminals: Vec::new(),
-            complex: Vec::new(),
-        };
-        let passes_through =
-            |n: &BuildNode| n.edges.len() == 1 && n.terminals.is_empty() && n.complex.is_empty();
-        // (build node, frozen node) pairs whose edges are still to be laid out.
-        let mut queue = std::collections::VecDeque::from([(0usize, 0usize)]);
-        while let Some((b, f)) = queue.pop_front() {
-            let n = &self.nodes[b];
-            let e0 = t.edges.len();
-            for e in &n.edges {
-                let run = t.runs.len();
-                let mut explicit = u16::from(e.explicit);
-                let mut target = e.child as usize;
-                while let Some(next) = self.nodes.get(target).filter(|n| passes_through(n))
-                    && t.runs.len() - run < usize::from(u16::MAX)
-                {
-                    let step = next.edges[0];
-                    t.runs.push(step.mask);
-                    explicit = explicit.saturating_add(u16::from(step.explicit));
-                    target = step.child as usize;
-                }
-                let child = t.nodes.len();
-                t.nodes.push(Node::default());
-                queue.push_back((target, child));
-                t.edges.push(Edge {
-                    mask: e.mask,
-                    child: to_u32(child),
-                    run: to_u32(run),
-                    run_len: u16::try_from(t.runs.len() - run).unwrap_or(u16::MAX),
-                    explicit,
-                });
-            }
-            let t0 = t.terminals.len();
-            t.terminals.extend_from_slice(&n.terminals);
-            let c0 = t.complex.len();
-            t.complex.extend_from_slice(&n.complex);
-            t.nodes[f] = Node {
-                edges: (to_u32(e0), to_u32(t.edges.len())),
-                terminals: (to_u32(t0), to_u32(t.terminals.len())),
-                complex: (to_u32(c0), to_u32(t.complex.len())),
-            };
-        }
-        t
-    }
-}
-
-/// A digit trie over one pattern attribute of one peer type.
-#[derive(Clone, Debug)]
-pub(crate) struct Trie {
-    key: Key,
-    nodes: Vec<Node>,
-    edges: Vec<Edge>,
-    /// The sets of the characters after the first of each run edge.
-    runs: Vec<u32>,
-    terminals: Vec<(u32, End)>,
-    complex: Vec<u32>,
-}
-
-fn slice<T>(v: &[T], (a, b): (u32, u32)) -> &[T] {
-    v.get(a as usize..b as usize).unwrap_or_default()
-}
-
-impl Trie {
-    fn lookup(&self, peers: &[Arc<DialPeer>], number: &Digits, out: &mut Vec<Hit>) {
-        if !self.nodes.is_empty() {
-            self.visit(peers, number, 0, 0, 0, out);
-        }
-    }
-
-    fn visit(
-        &self,
-        peers: &[Arc<DialPeer>],
-        number: &Digits,
-        node: u32,
-        depth: usize,
-        explicit: u32,
-        out: &mut Vec<Hit>,
-    ) {
-        let n = self.nodes[node as usize];
-        let len = number.len();
-        for &(peer, end) in slice(&self.terminals, n.terminals) {
-            let rest = len - depth;
-            let matched_len = match end {
-                End::Open => Some(depth),
-                End::Exact => (rest == 0).then_some(depth),
-                End::T => Some(len.min(depth + super::pattern::T_MAX_DIGITS as usize)),
-                End::TExact => (rest <= super::pattern::T_MAX_DIGITS as usize).then_some(len),
-            };
-            if let Some(matched_len) = matched_len {
-                out.push(Hit {
-                    peer,
-                    matched: PatternMatch {
-                        explicit,
-                        matched_len,
-                    },
-                });
-            }
-        }
-        for &peer in slice(&self.complex, n.complex) {
-            if let Some(matched) = self
-                .key
-                .of(&peers[peer as usize])
-                .and_then(|pat| pat.matches(number))
-            {
-                out.push(Hit { peer, matched });
-            }
-        }
-        let digits = number.indices();
-        let Some(&c) = digits.get(depth) else {
-            return;
-        };
-        let bit = 1u32 << c;
-        for e in slice(&self.edges, n.edges) {
-            if e.mask & bit == 0 {
-                continue;
-            }
-            let end = depth + 1 + usize::from(e.run_len);
-            // A number that ends inside a run matches nothing there: runs hold no
-            // terminals.
-            let Some(rest) = digits.get(depth + 1..end) else {
-                continue;
-            };
-            let run = self.runs.get(e.run as usize..).unwrap_or_default();
-            if rest.iter().zip(run).all(|(&d, m)| m & (1 << d) != 0) {
-                let explicit = explicit + u32::from(e.explicit);
-                self.visit(peers, number, e.child, end, explicit, out);
-            }
-        }
-    }
-}
-
 /// The compiled lookup structures of a table.
 #[derive(Clone, Debug)]
 pub(crate) struct Index {
@@ -613,6 +330,13 @@ impl Index {
             TrieBuilder::new(Key::DestinationPattern),
             TrieBuilder::new(Key::DestinationPattern),
         ];
+        let mut counts = [0usize; 2];
+        for p in peers.iter().filter(|p| p.is_outbound_capable()) {
+            counts[type_slot(p.peer_type())] += 1;
+        }
+        for (b, n) in outbound.iter_mut().zip(counts) {
+            b.reserve(n);
+        }
         let mut inbound = [INBOUND_KEYS; 2].map(|keys| keys.map(TrieBuilder::new));
         // Per type: does the inbound destination-pattern trie hold only the outbound
         // peers? Then it is not built twice.
@@ -970,8 +694,9 @@ impl RoutingTable {
         };
         let (candidates, mut skipped) = self.hunt(&number, types, state, request.seed);
         if !self.settings.hairpin {
+            // In hunt order, like the attempts: the trie's walk order is not an order.
             let mut hits = Vec::new();
-            self.index.outbound[type_slot(own)].lookup(&self.peers, &number, &mut hits);
+            self.lookup_outbound(&number, &[own], &mut hits);
             skipped.extend(self.candidates(&hits).into_iter().map(|c| Skipped {
                 explicit: c.matched.explicit,
                 peer: c.peer,

@@ -394,7 +394,6 @@ impl DialPeer {
 pub struct RoutingTable {
     /// Peers sorted by tag.
     pub(crate) peers: Vec<Arc<DialPeer>>,
-    pub(crate) by_tag: HashMap<Tag, usize>,
     pub(crate) settings: Settings,
     pub(crate) trunk_groups: BTreeMap<String, Arc<TrunkGroup>>,
     pub(crate) profiles: BTreeMap<String, Arc<Profile>>,
@@ -472,7 +471,11 @@ impl RoutingTable {
 
     /// The peer with this tag.
     pub fn peer(&self, tag: Tag) -> Option<&Arc<DialPeer>> {
-        self.by_tag.get(&tag).map(|&i| &self.peers[i])
+        // Sorted by tag: a binary search, no separate map to build at load.
+        self.peers
+            .binary_search_by_key(&tag, |p| p.tag)
+            .ok()
+            .map(|i| &self.peers[i])
     }
 
     /// Gateway-wide settings.
@@ -551,6 +554,9 @@ pub(crate) fn parse_file(text: &str) -> Result<dial_peer::File, serde_saphyr::Er
     budget.max_events = 40_000_000;
     let options = serde_saphyr::options! {
         strict_booleans: true,
+        // No schema type keeps a comment: the parser still checks them as YAML
+        // syntax but no longer copies their text into events.
+        emit_comments: false,
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         budget: Some(budget),
     };
@@ -587,14 +593,14 @@ struct Compiler {
     files: Vec<PathBuf>,
 }
 
-type Sp<T> = serde_saphyr::Spanned<T>;
+type Sp<T> = dial_peer::Spanned<T>;
 
 impl Compiler {
     fn at<T>(file: &Arc<Path>, s: &Sp<T>) -> Location {
         Location {
             file: file.clone(),
-            line: s.referenced.line(),
-            column: s.referenced.column(),
+            line: u64::from(s.line),
+            column: u64::from(s.column),
         }
     }
 
@@ -854,11 +860,15 @@ impl Compiler {
         }
 
         // Pass 2: peers.
-        let mut peers: Vec<Arc<DialPeer>> = Vec::new();
-        let mut tags: HashMap<Tag, Location> = HashMap::new();
-        let mut trusted = Vec::new();
+        let count: usize = files.iter().map(|(_, f)| f.dial_peers.len()).sum();
+        let mut peers: Vec<Arc<DialPeer>> = Vec::with_capacity(count);
+        // Where each tag was first defined: (file index, the tag's span); a Location
+        // is built only for a duplicate.
+        let mut tags: foldhash::HashMap<Tag, (usize, &Sp<u32>)> =
+            foldhash::HashMap::with_capacity_and_hasher(count, Default::default());
+        let mut trusted = Vec::with_capacity(count);
         let mut trusted_explicit = false;
-        for (file, f) in files {
+        for (file_index, (file, f)) in files.iter().enumerate() {
             if let Some(list) = &f.trusted_sources {
                 trusted_explicit = true;
                 for s in list {
@@ -879,8 +889,8 @@ impl Compiler {
                     self.invalid(file, &spec.tag, "tag", Problem::OutOfRange(tag));
                     continue;
                 }
-                if let Some(first) = tags.get(&tag) {
-                    let first = first.clone();
+                if let Some(&(first_file, first)) = tags.get(&tag) {
+                    let first = Self::at(&files[first_file].0, first);
                     self.invalid(
                         file,
                         &spec.tag,
@@ -893,7 +903,7 @@ impl Compiler {
                     );
                     continue;
                 }
-                tags.insert(tag, Self::at(file, &spec.tag));
+                tags.insert(tag, (file_index, &spec.tag));
                 let destination_pattern =
                     self.pattern(file, &spec.destination_pattern, "destination_pattern");
                 let incoming_called_number =
@@ -954,14 +964,15 @@ impl Compiler {
                 }
             }
         }
-        trusted.sort();
+        trusted.sort_unstable();
         trusted.dedup();
-        peers.sort_by_key(|p| p.tag);
-        let by_tag = peers.iter().enumerate().map(|(i, p)| (p.tag, i)).collect();
+        // Tags are unique by now; files usually list them in order already.
+        if !peers.is_sorted_by_key(|p| p.tag) {
+            peers.sort_unstable_by_key(|p| p.tag);
+        }
         let index = Index::build(&peers);
         Ok(RoutingTable {
             peers,
-            by_tag,
             settings: settings.map(|(s, _)| s).unwrap_or_default(),
             trunk_groups: trunk_groups.into_iter().map(|(k, (g, _))| (k, g)).collect(),
             profiles: profiles.into_iter().map(|(k, (p, _))| (k, p)).collect(),
