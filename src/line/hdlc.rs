@@ -11,8 +11,7 @@
 //!           else the word split at each flag (same removal) ──────┘   ▲
 //!           else (abort, flag's last bit past the word) bit loop ─────┘
 //!
-//!  Encoder: frame ─▶ FCS ─▶ 8 octets, no run of ten 1s ─▶ 0s after each fifth 1 ─▶ line bytes
-//!                           else (tail, FCS, long runs) TX table per octet ─────┘
+//!  Encoder: frame ─▶ FCS ─▶ TX table per octet (stuffed bits in line order) ─▶ line bytes
 //!           idle: flags, at whatever bit phase the last closing flag ended
 //! ```
 //!
@@ -37,17 +36,12 @@
 //! whose last bit lies past the word go through the bit loop. The partial octet waits in
 //! the buffer, so each step stores sixteen bytes and keeps no accumulator.
 //!
-//! Transmit works on eight octets at a time as well: in line order they are 64 line bits,
-//! in which shifts mark each bit that is the fifth 1 of a run. Below ten 1s a run takes
-//! exactly one stuffed 0, after its fifth 1, so a 0 goes in after the first mark of each
-//! group; the word and what the inserted 0s push past it go out in two 8-byte stores.
-//! Eight octets with a run of ten 1s (about one in thirty of random data), the frame's
-//! last octets and the FCS go through a table indexed by (ones-run at entry, octet) that
-//! gives the stuffed bits already in line order; five octets fill one 64-bit word. The
-//! exit run of every octet but FF is known from the octet alone, so consecutive lookups do
-//! not wait for each other. The baseline x86-64 target has no PEXT or POPCNT, so the word
-//! code uses constant shifts and isolates one bit at a time. The FCS is a slice-by-16 table
-//! over the whole frame at once.
+//! Transmit goes through a table indexed by (ones-run at entry, octet) that gives the
+//! stuffed bits already in line order; five octets fill one 64-bit word. The exit run of
+//! every octet but FF is known from the octet alone, so consecutive lookups do not wait for
+//! each other. (A word encoder that stuffs eight octets with shifts ran 1.4x fewer
+//! instructions but measured slower: its variable count of inserted 0s tripled the
+//! mispredicted branches.) The FCS is a slice-by-16 table over the whole frame at once.
 
 use std::collections::VecDeque;
 
@@ -753,23 +747,11 @@ struct Stuffed<'a> {
 }
 
 impl Stuffed<'_> {
-    /// Stuffs `octets`: eight at a time through [`word`](Self::word), the rest (and any
-    /// eight holding a run of ten 1s) through the table, five at a time: five octets
-    /// stuffed (at most 50 bits) and seven pending fit in the 64-bit `top`.
+    /// Stuffs `octets` through the table, five at a time: five octets stuffed (at most
+    /// 50 bits) and seven pending fit in the 64-bit `top`.
     #[inline(always)]
     fn octets(&mut self, octets: &[u8]) {
-        let mut words = octets.chunks_exact(8);
-        for chunk in &mut words {
-            let (first, last) = chunk.split_at(5);
-            let Some(&eight) = chunk.first_chunk::<8>() else {
-                continue;
-            };
-            if !self.word(eight) {
-                self.table(first);
-                self.table(last);
-            }
-        }
-        let mut chunks = words.remainder().chunks_exact(5);
+        let mut chunks = octets.chunks_exact(5);
         for chunk in &mut chunks {
             self.table(chunk);
         }
@@ -783,63 +765,6 @@ impl Stuffed<'_> {
             self.octet(octet);
         }
         self.flush();
-    }
-
-    /// Stuffs eight octets at once, unless they hold a run of ten 1s (counting the run at
-    /// entry): then it returns false and leaves them to the table. Below ten 1s a run gets
-    /// exactly one stuffed 0, after its fifth 1, so the 0s go after the first of each
-    /// group of "five 1s end here" marks; about one 64-bit word in thirty has a longer run.
-    #[inline(always)]
-    fn word(&mut self, octets: [u8; 8]) -> bool {
-        // Line order, the first line bit (octet 0's least significant) in bit 63.
-        let content = u64::from_le_bytes(octets).reverse_bits();
-        // The run at entry (0..=4), as the 1s just before bit 63: `before` bit j is the
-        // (j+1)-th line bit back.
-        let before = (1u64 << self.ones) - 1;
-        // Bit i: line bits i and i+1 are 1 (i+1 is the earlier one), then i..=i+3, then
-        // i..=i+4: the fifth 1 of a run is at bit i. The run at entry is contiguous, so its
-        // pairs are `before >> 1`.
-        let pairs = content & (content >> 1 | before << 63);
-        let fours = pairs & (pairs >> 2 | (before >> 1) << 62);
-        let five = fours & (content >> 4 | before << 60);
-        // A mark five bits after another is a run of ten: it needs a second stuffed 0.
-        // (Marks before bit 63 would need five 1s at entry, which a stuffed 0 prevents.)
-        if five & (five >> 5) != 0 {
-            return false;
-        }
-        let mut stuff = five & !(five >> 1);
-        // A 0 goes in after each marked bit, the latest first so the earlier marks stay
-        // where they are; what falls off the bottom collects in `spill`, left-aligned.
-        let (mut line, mut spill, mut added) = (content, 0u64, 0u32);
-        while stuff != 0 {
-            let mark = stuff & stuff.wrapping_neg();
-            stuff ^= mark;
-            let after = mark - 1;
-            let low = line & after;
-            spill = spill >> 1 | low << 63;
-            line = (line & !after) | low >> 1;
-            added += 1;
-        }
-        // The run at exit: the last 1s of the content, less the five a stuffed 0 follows
-        // (runs here are at most nine, and never the whole word).
-        let last = content.trailing_ones();
-        self.ones = if last >= 5 { last - 5 } else { last };
-        // Pending bits, the 64 stuffed content bits, then the spilled ones: two words, of
-        // which the first is whole. (The two shifts keep a pending count of 0 from
-        // shifting by 64.)
-        let pending = self.bits;
-        let first = self.top | line >> pending;
-        let second = (line << 1) << (63 - pending) | spill >> pending;
-        let at = self.len.min(STUFFED_MAX - 16);
-        if let Some(slot) = self.bytes.get_mut(at..at + 16) {
-            slot[..8].copy_from_slice(&first.to_be_bytes());
-            slot[8..].copy_from_slice(&second.to_be_bytes());
-        }
-        let rest = pending + added;
-        self.len += 8 + (rest / 8) as usize;
-        self.top = second << (rest / 8 * 8); // at most 16: `rest` stays below 24
-        self.bits = rest % 8;
-        true
     }
 
     #[inline(always)]
@@ -988,69 +913,6 @@ mod tests {
         assert_eq!((w.len, w.nbits), (1, 7));
         assert_eq!(buf[..3], [0xFF, 0x7F, 0]);
     }
-    /// Line bytes and state after `octets` go through one path of the encoder from a run
-    /// of `ones` at entry and `bits` pending bits of a flag.
-    fn stuff_with(ones: u32, bits: u32, octets: [u8; 8], word: bool) -> (Vec<u8>, u32, u32) {
-        let mut bytes = [0u8; STUFFED_MAX];
-        let mut out = Stuffed {
-            bytes: &mut bytes,
-            len: 0,
-            top: u64::from(FLAG) << 56 << (8 - bits),
-            bits,
-            ones,
-        };
-        if word {
-            assert!(out.word(octets), "word path refused {octets:02X?}");
-        } else {
-            out.table(&octets[..5]);
-            out.table(&octets[5..]);
-        }
-        let (len, ones, bits, top) = (out.len, out.ones, out.bits, out.top);
-        let mut line = bytes[..len].to_vec();
-        line.push((top >> 56) as u8);
-        (line, ones, bits)
-    }
-
-    #[test]
-    fn word_path_matches_table_below_ten_ones() {
-        // Runs of five to nine 1s at every place, across octets and from the run at entry.
-        let mut rng = fastrand::Rng::with_seed(5);
-        for case in 0..20_000u32 {
-            let mut octets = rng.u64(..);
-            let run = 5 + case % 5;
-            octets |= ((1u64 << run) - 1) << rng.u32(0..64 - run);
-            let octets = octets.to_le_bytes();
-            let (ones, bits) = (case % 5, (case / 5) % 8);
-            // Skip the words the word path leaves to the table (a run of ten or more).
-            let entry = u128::from(u64::from_le_bytes(octets)) << ones | ((1 << ones) - 1);
-            if (0..55 + ones).any(|at| (entry >> at) & 0x3FF == 0x3FF) {
-                continue;
-            }
-            assert_eq!(
-                stuff_with(ones, bits, octets, true),
-                stuff_with(ones, bits, octets, false),
-                "{octets:02X?} from a run of {ones}, {bits} bits pending"
-            );
-        }
-    }
-
-    #[test]
-    fn word_path_refuses_a_run_of_ten() {
-        let mut bytes = [0u8; STUFFED_MAX];
-        let mut out = Stuffed {
-            bytes: &mut bytes,
-            len: 0,
-            top: 0,
-            bits: 0,
-            ones: 4,
-        };
-        // Six 1s first on the line after four at entry.
-        assert!(!out.word([0x3F, 0, 0, 0, 0, 0, 0, 0]));
-        out.ones = 3;
-        assert!(out.word([0x3F, 0, 0, 0, 0, 0, 0, 0]));
-        assert!(!out.word([0xFF, 0x03, 0, 0, 0, 0, 0, 0]));
-    }
-
     #[test]
     fn idle_encoder_fill_sends_flags() {
         let mut encoder = Encoder::new();
