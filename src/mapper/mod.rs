@@ -30,7 +30,7 @@ pub mod cause;
 pub mod number;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -369,9 +369,16 @@ struct Peers {
 
 struct PeerView<'a> {
     mapper: &'a Mapper,
+    /// The source of the INVITE being routed, when the endpoint matched it to one of
+    /// its (resolved, not retired) peers.
+    peer_source: Option<IpAddr>,
 }
 
 impl PeerState for PeerView<'_> {
+    fn is_resolved_target(&self, addr: IpAddr) -> bool {
+        self.peer_source == Some(addr)
+    }
+
     fn active_calls(&self, tag: Tag) -> u32 {
         self.mapper.peers.active.get(&tag).copied().unwrap_or(0)
     }
@@ -799,7 +806,13 @@ impl Mapper {
             calling: setup.calling.as_ref().map(number::number_from_party),
             seed: self.config.seed ^ id.0,
         };
-        let route = match self.table.route(&request, &PeerView { mapper: self }) {
+        let route = match self.table.route(
+            &request,
+            &PeerView {
+                mapper: self,
+                peer_source: None,
+            },
+        ) {
             Ok(route) => route,
             Err(e) => {
                 tracing::info!(call = %id, called = %called, error = %e, "not routed");
@@ -1140,7 +1153,11 @@ impl Mapper {
             calling: calling.clone(),
             seed: self.config.seed ^ self.next_call,
         };
-        let route = match self.table.route(&request, &PeerView { mapper: self }) {
+        let view = PeerView {
+            mapper: self,
+            peer_source: incoming.peer.map(|_| incoming.source.ip()),
+        };
+        let route = match self.table.route(&request, &view) {
             Ok(route) => route,
             Err(e) => {
                 let cause = Cause(e.cause());

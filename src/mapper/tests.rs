@@ -1210,11 +1210,45 @@ fn untrusted_invite_is_refused_with_403() {
         unreachable!()
     };
     inc.source = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)), 5060);
+    inc.peer = None;
     m.handle_sip(t0, sip::Event::Incoming(inc));
     assert_eq!(
         drain(&mut m).iter().find_map(sip_release),
         Some((21, Some(403)))
     );
+}
+
+/// A `dns:` target's address is known only once the shell resolves it; the endpoint
+/// then matches INVITEs from it to the peer. Such a source is trusted while the plan
+/// derives its trusted list from the targets, and not when the plan lists its own.
+#[test]
+fn a_source_matched_to_a_peer_is_trusted_unless_the_plan_lists_its_own() {
+    let explicit = format!("{PLAN}trusted_sources: [\"192.0.2.0/24\"]\n");
+    type Refusal = Option<(u8, Option<u16>)>;
+    // (plan, endpoint matched the source to a peer, refused with (cause, status))
+    let cases: [(&str, Option<sip::PeerId>, Refusal); 4] = [
+        (PLAN, Some(B), None),
+        (PLAN, None, Some((21, Some(403)))),
+        (&explicit, Some(B), Some((21, Some(403)))),
+        (&explicit, None, Some((21, Some(403)))),
+    ];
+    for (plan, peer, refused) in cases {
+        let (mut m, t0) = mapper();
+        m.set_table(table(plan));
+        let sip::Event::Incoming(mut inc) = incoming(900, "2001") else {
+            unreachable!()
+        };
+        inc.source = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)), 5060);
+        inc.peer = peer;
+        m.handle_sip(t0, sip::Event::Incoming(inc));
+        let out = drain(&mut m);
+        assert_eq!(
+            out.iter().find_map(sip_release),
+            refused,
+            "explicit list: {}, peer: {peer:?}",
+            plan.len() != PLAN.len()
+        );
+    }
 }
 
 #[test]

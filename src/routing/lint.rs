@@ -61,8 +61,6 @@ pub enum Lint {
     TrustedSourcesEmpty,
     /// A VoIP peer's address is not in an explicit `trusted_sources` list.
     TargetNotTrusted { tag: Tag },
-    /// A `dns:` target is never trusted automatically.
-    DnsTargetNotTrusted { tag: Tag },
     /// Automatic strip removes every digit (e.g. `911$`): add `digit_strip: false`.
     StripsAllDigits { tag: Tag, pattern: String },
     /// An outgoing profile on a POTS peer that also strips digits (§5.1 warning).
@@ -160,10 +158,6 @@ impl fmt::Display for Lint {
                 f,
                 "dial peer {tag}'s session target is not in trusted_sources: calls from it will be refused"
             ),
-            Self::DnsTargetNotTrusted { tag } => write!(
-                f,
-                "dial peer {tag} has a dns: target, which is never trusted automatically: list its addresses in trusted_sources"
-            ),
             Self::StripsAllDigits { tag, pattern } => write!(
                 f,
                 "dial peer {tag}: automatic digit strip removes every digit of \"{pattern}\": add `digit_strip: false`"
@@ -257,13 +251,6 @@ pub fn check(table: &RoutingTable, hardware_spans: Option<&BTreeSet<String>>) ->
                             Severity::Warning,
                             Some(p),
                             Lint::TargetNotTrusted { tag: p.tag },
-                        );
-                    }
-                    Some(Host::Dns(_)) if !table.trusted_sources_explicit() => {
-                        push(
-                            Severity::Warning,
-                            Some(p),
-                            Lint::DnsTargetNotTrusted { tag: p.tag },
                         );
                     }
                     _ => {}

@@ -37,6 +37,13 @@ pub trait PeerState {
         let _ = tag;
         true
     }
+    /// Whether a SIP source is the address a VoIP peer's `dns:` session target resolved
+    /// to (the table cannot know it: resolving is the caller's I/O). While
+    /// `trusted_sources` is not set, such a source is trusted like an `ipv4:` target.
+    fn is_resolved_target(&self, addr: IpAddr) -> bool {
+        let _ = addr;
+        false
+    }
     /// A monotonic sequence number of the peer's last use, for round-robin ties;
     /// `None` if never used.
     fn last_used(&self, tag: Tag) -> Option<u64> {
@@ -620,6 +627,7 @@ impl RoutingTable {
         };
         if let Origin::Sip(addr) = request.origin
             && !self.is_trusted(addr)
+            && (self.trusted_sources_explicit() || !state.is_resolved_target(addr))
         {
             t.error = Some(RouteError::Untrusted(addr));
             return t;

@@ -808,7 +808,7 @@ impl UserAgent {
                 .config
                 .peers
                 .iter()
-                .position(|p| p.addr.ip() == source.ip()),
+                .position(|p| !p.retired && p.addr.ip() == source.ip()),
             local_sdp: None,
             remote_media: offer.clone(),
             uas: Some(Box::new(UasInvite {
