@@ -519,10 +519,10 @@ impl MapperTask {
                     self.follow_reload().await;
                     let at = now();
                     if self.trace.is_some() {
-                        let before = sip_call_of_event(&event).and_then(|c| self.sip_call(c));
+                        let before = event.call().and_then(|c| self.sip_call(c));
                         self.mapper.handle_sip(at, event.clone());
                         let call = before.or_else(|| {
-                            let id = sip_call_of_event(&event)?;
+                            let id = event.call()?;
                             let call = self.mapper.call_for_sip(id)?;
                             self.memo_sip.insert(id, call);
                             Some(call)
@@ -544,7 +544,7 @@ impl MapperTask {
                     self.follow_reload().await;
                     let at = now();
                     if self.trace.is_some() {
-                        let id = isdn_call_of_event(&event);
+                        let id = event.call();
                         let before = id.and_then(|i| self.isdn_call(span, i));
                         self.mapper.handle_isdn(at, span, event.clone());
                         let call = before.or_else(|| {
@@ -733,20 +733,6 @@ fn trusted(table: &RoutingTable) -> Vec<ipnet::IpNet> {
     }
 }
 
-fn sip_call_of_event(event: &sip::Event) -> Option<sip::CallId> {
-    match event {
-        sip::Event::Incoming(i) => Some(i.call),
-        sip::Event::Trying { call }
-        | sip::Event::Placed { call, .. }
-        | sip::Event::Ringing { call, .. }
-        | sip::Event::Progress { call, .. }
-        | sip::Event::Answered { call, .. }
-        | sip::Event::MediaChanged { call, .. }
-        | sip::Event::Released { call, .. } => Some(*call),
-        sip::Event::PeerStatus { .. } | sip::Event::Registration { .. } => None,
-    }
-}
-
 fn sip_call_of_command(command: &sip::Command) -> Option<sip::CallId> {
     match command {
         sip::Command::Place(o) => Some(o.call),
@@ -754,19 +740,6 @@ fn sip_call_of_command(command: &sip::Command) -> Option<sip::CallId> {
         | sip::Command::Answer { call, .. }
         | sip::Command::Release { call, .. } => Some(*call),
         sip::Command::SetPeers { .. } => None,
-    }
-}
-
-fn isdn_call_of_event(event: &isdn::Event) -> Option<isdn::CallId> {
-    match event {
-        isdn::Event::Setup(s) => Some(s.call),
-        isdn::Event::Proceeding { call, .. }
-        | isdn::Event::Alerting { call, .. }
-        | isdn::Event::Progress { call, .. }
-        | isdn::Event::Connect { call, .. }
-        | isdn::Event::Disconnect { call, .. }
-        | isdn::Event::Cleared { call, .. } => Some(*call),
-        _ => None,
     }
 }
 

@@ -356,6 +356,22 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The call the event is about, if it is about one.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            Event::Setup(s) => Some(s.call),
+            Event::Proceeding { call, .. }
+            | Event::Alerting { call, .. }
+            | Event::Progress { call, .. }
+            | Event::Connect { call, .. }
+            | Event::Disconnect { call, .. }
+            | Event::Cleared { call, .. } => Some(*call),
+            _ => None,
+        }
+    }
+}
+
 /// Q.931 messages counted by type (one direction).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct MessageCounts {

@@ -563,7 +563,8 @@ impl Mapper {
             self.counters.stray += 1;
             return;
         }
-        let _in = isdn_call_of(&event)
+        let _in = event
+            .call()
             .and_then(|c| self.by_isdn.get(&(span, c)).copied())
             .and_then(|id| self.enter(id));
         match event {
@@ -632,7 +633,8 @@ impl Mapper {
 
     /// An event from the SIP endpoint.
     pub fn handle_sip(&mut self, now: Instant, event: sip::Event) {
-        let _in = sip_call_of(&event)
+        let _in = event
+            .call()
             .and_then(|c| self.by_sip.get(&c).copied())
             .and_then(|id| self.enter(id));
         match event {
@@ -1788,35 +1790,6 @@ fn new_span(id: Option<CallId>, direction: Direction) -> tracing::Span {
         span.record("call", tracing::field::display(id));
     }
     span
-}
-
-/// The Q.931 call an event is about.
-fn isdn_call_of(event: &isdn::Event) -> Option<isdn::CallId> {
-    match event {
-        isdn::Event::Proceeding { call, .. }
-        | isdn::Event::Alerting { call, .. }
-        | isdn::Event::Progress { call, .. }
-        | isdn::Event::Connect { call, .. }
-        | isdn::Event::Disconnect { call, .. }
-        | isdn::Event::Cleared { call, .. } => Some(*call),
-        _ => None,
-    }
-}
-
-/// The SIP call an event is about (not `Incoming`: its call is not ours yet).
-fn sip_call_of(event: &sip::Event) -> Option<sip::CallId> {
-    match event {
-        sip::Event::Placed { call, .. }
-        | sip::Event::Trying { call }
-        | sip::Event::Ringing { call, .. }
-        | sip::Event::Progress { call, .. }
-        | sip::Event::Answered { call, .. }
-        | sip::Event::MediaChanged { call, .. }
-        | sip::Event::Released { call, .. } => Some(*call),
-        sip::Event::Incoming(_)
-        | sip::Event::PeerStatus { .. }
-        | sip::Event::Registration { .. } => None,
-    }
 }
 
 /// The SDP codec order for a B-channel law (§3.4): its own law first.

@@ -525,6 +525,23 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The call the event is about, if it is about one.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            Event::Incoming(i) => Some(i.call),
+            Event::Placed { call, .. }
+            | Event::Trying { call }
+            | Event::Ringing { call, .. }
+            | Event::Progress { call, .. }
+            | Event::Answered { call, .. }
+            | Event::MediaChanged { call, .. }
+            | Event::Released { call, .. } => Some(*call),
+            Event::PeerStatus { .. } | Event::Registration { .. } => None,
+        }
+    }
+}
+
 /// Counters, for `show sip-ua statistics`-like output and the tests.
 #[derive(Debug, Default)]
 pub struct Stats {
