@@ -33,3 +33,9 @@ pub mod media;
 pub mod routing;
 pub mod sim;
 pub mod sip;
+mod udp_batch;
+
+/// The gateway's allocator. Declared in the library, not the binary, so the tests and
+/// benchmarks run on the allocator the gateway runs on.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -31,6 +31,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::line::Law;
+use crate::udp_batch::RecvBatch;
 
 use super::ring::Ring;
 use super::stream::{Event, LegStats, Remote, Stream, StreamConfig, Transmit};
@@ -86,6 +87,9 @@ const LINE_QUEUE: usize = 1024;
 /// the first packet-time is still being collected.
 const PREFILL: usize = 320;
 const TICK: Duration = Duration::from_millis(1);
+/// Datagrams per receive call: a leg gets one packet per ptime, so a tick finds one or
+/// two waiting and a batch of four comes back short (drained) in one call.
+const RX_BATCH: usize = 4;
 
 /// The line side of a leg: `Send + Sync`, lock-free, never blocks. One thread pushes and
 /// pulls (the span's stack thread).
@@ -381,7 +385,8 @@ fn ntp_now() -> u64 {
 struct Scratch {
     line: Box<[u8; LINE_QUEUE]>,
     out: Box<[u8; LINE_QUEUE]>,
-    datagram: Box<[u8; 1500]>,
+    /// Received datagrams, a few per system call.
+    rx: RecvBatch,
     /// Datagrams taken out of a stream, sent once its lock is released.
     transmits: Vec<Transmit>,
 }
@@ -395,7 +400,7 @@ async fn shard_task(weak: Weak<Shared>, index: usize) {
     let mut scratch = Scratch {
         line: Box::new([0; LINE_QUEUE]),
         out: Box::new([0; LINE_QUEUE]),
-        datagram: Box::new([0; 1500]),
+        rx: RecvBatch::new(1500, RX_BATCH),
         transmits: Vec::with_capacity(8),
     };
     loop {
@@ -443,14 +448,20 @@ fn run_shard(shared: &Shared, legs: &mut Vec<Arc<LegInner>>, now: Instant, s: &m
         for rtcp in [false, true] {
             let socket = if rtcp { &leg.rtcp } else { &leg.rtp };
             // A burst is bounded by what the socket buffer holds; errors (ICMP
-            // unreachable reported on the socket) end this tick's turn.
-            while let Ok((n, from)) = socket.try_recv_from(&mut s.datagram[..]) {
-                let stream = guard.get_or_insert_with(|| lock(&leg.stream));
+            // unreachable reported on the socket) end this tick's turn. A short batch
+            // has cleared readiness, so a socket holding one packet costs one call.
+            while let Ok(more) = s.rx.recv(socket) {
                 let at = Instant::now();
-                if rtcp {
-                    stream.handle_rtcp(at, from, &s.datagram[..n]);
-                } else {
-                    stream.handle_rtp(at, from, &s.datagram[..n]);
+                for (from, datagram) in s.rx.datagrams() {
+                    let stream = guard.get_or_insert_with(|| lock(&leg.stream));
+                    if rtcp {
+                        stream.handle_rtcp(at, from, datagram);
+                    } else {
+                        stream.handle_rtp(at, from, datagram);
+                    }
+                }
+                if !more {
+                    break;
                 }
             }
         }

@@ -229,13 +229,21 @@ impl DtmfDetector {
             .sum();
         let mut cur = [0.0f32; 8];
         if energy >= self.gate {
-            for (out, &coeff) in cur.iter_mut().zip(&self.coeffs) {
-                let (mut s1, mut s2) = (0.0f32, 0.0f32);
-                for &x in &self.block {
-                    let s = f32::from(x) + coeff * s1 - s2;
-                    s2 = s1;
-                    s1 = s;
+            // The eight filters side by side: each one's recurrence is a chain of
+            // dependent multiply-adds, so one at a time waits on every step; eight
+            // independent chains in one pass fill the vector lanes instead. Each filter
+            // still does the same operations in the same order.
+            let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+            for &x in &self.block {
+                let x = f32::from(x);
+                for k in 0..8 {
+                    let s = x + self.coeffs[k] * s1[k] - s2[k];
+                    s2[k] = s1[k];
+                    s1[k] = s;
                 }
+            }
+            for (k, out) in cur.iter_mut().enumerate() {
+                let (s1, s2, coeff) = (s1[k], s2[k], self.coeffs[k]);
                 // |y|² = s1² + s2² - 2cos(w) s1 s2, as a mean square over the hop.
                 let y2 = s1 * s1 + s2 * s2 - coeff * s1 * s2;
                 *out = 2.0 * y2 / (HOP * HOP) as f32;

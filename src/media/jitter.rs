@@ -141,14 +141,23 @@ impl Playout {
             self.filled.fill(0);
             self.start(ts);
         }
-        for (i, &octet) in payload[..len as usize].iter().enumerate() {
-            let t = ts.wrapping_add(i as u32);
-            if (t.wrapping_sub(self.read_ts) as i32) < 0 {
-                continue; // this part was already played
-            }
+        // Octets whose time has already been played are skipped (`ahead` < 0 here means
+        // fewer than `len` of them, or the packet was dropped above as late).
+        let skip = if (ahead as i32) < 0 {
+            ahead.wrapping_neg()
+        } else {
+            0
+        };
+        let mut t = ts.wrapping_add(skip);
+        let mut rest = &payload[skip as usize..len as usize];
+        while !rest.is_empty() {
+            // Up to the end of the ring, then again from its start.
             let pos = (t & MASK) as usize;
-            self.ring[pos] = octet;
-            self.filled[pos / 64] |= 1 << (pos % 64);
+            let n = rest.len().min(RING - pos);
+            self.ring[pos..pos + n].copy_from_slice(&rest[..n]);
+            set_bits(&mut self.filled[..], pos, n);
+            t = t.wrapping_add(n as u32);
+            rest = &rest[n..];
         }
         let end = ts.wrapping_add(len);
         if (end.wrapping_sub(self.newest_end) as i32) > 0 {
@@ -170,14 +179,61 @@ impl Playout {
             out.fill(self.law.idle_code());
             return;
         }
-        for o in out.iter_mut() {
-            *o = self.next_octet();
-            self.since_adjust += 1;
+        // In stretches that end where the buffer next steers (every 160 octets).
+        let mut rest = out;
+        while !rest.is_empty() {
+            let n = rest.len().min((160 - self.since_adjust) as usize);
+            let (now, later) = rest.split_at_mut(n);
+            self.read_stretch(now);
+            self.since_adjust += n as u32;
             if self.since_adjust >= 160 {
                 self.since_adjust = 0;
                 self.steer();
             }
+            rest = later;
         }
+    }
+
+    /// The next `out.len()` octets, with no steering in between. Real audio goes out as
+    /// whole runs of filled octets (one copy per run, found from the bitmap); only a
+    /// missing octet takes the per-octet path of concealment.
+    fn read_stretch(&mut self, out: &mut [u8]) {
+        let mut i = 0;
+        while i < out.len() {
+            let pos = (self.read_ts & MASK) as usize;
+            let (word, bit) = (pos / 64, pos % 64);
+            // Filled octets from `pos` to the end of its bitmap word (never past the
+            // ring's end, which is a word boundary).
+            let run = ((!(self.filled[word] >> bit)).trailing_zeros() as usize)
+                .min(64 - bit)
+                .min(out.len() - i);
+            if run == 0 {
+                out[i] = self.next_octet();
+                i += 1;
+                continue;
+            }
+            let played = &mut out[i..i + run];
+            played.copy_from_slice(&self.ring[pos..pos + run]);
+            self.filled[word] &= !(low_bits(run) << bit);
+            self.read_ts = self.read_ts.wrapping_add(run as u32);
+            self.gap = 0;
+            self.last = played[run - 1];
+            self.remember_run(played);
+            i += run;
+        }
+    }
+
+    /// [`Self::remember`] for a run of octets.
+    fn remember_run(&mut self, run: &[u8]) {
+        let n = self.packet_samples as usize;
+        // Only the last packet-time counts; history is a ring read relative to its
+        // position, so where the copy starts does not matter.
+        let run = &run[run.len().saturating_sub(n)..];
+        let first = run.len().min(n - self.history_pos);
+        self.history[self.history_pos..self.history_pos + first].copy_from_slice(&run[..first]);
+        self.history[..run.len() - first].copy_from_slice(&run[first..]);
+        self.history_pos = (self.history_pos + run.len()) % n;
+        self.history_len = (self.history_len + run.len()).min(n);
     }
 
     fn take(&mut self, ts: u32) -> Option<u8> {
@@ -258,6 +314,22 @@ impl Playout {
             self.depth_x16 += 16;
             self.stats.adjusted += 1;
         }
+    }
+}
+
+/// `n` low bits set, for 1 <= n <= 64.
+fn low_bits(n: usize) -> u64 {
+    u64::MAX >> (64 - n)
+}
+
+/// Mark octets `pos..pos + n` of the ring as real audio (`pos + n <= RING`).
+fn set_bits(filled: &mut [u64], mut pos: usize, mut n: usize) {
+    while n > 0 {
+        let (word, bit) = (pos / 64, pos % 64);
+        let k = n.min(64 - bit);
+        filled[word] |= low_bits(k) << bit;
+        pos += k;
+        n -= k;
     }
 }
 
@@ -355,5 +427,118 @@ mod tests {
         let mut out = vec![0u8; 480];
         p.read(&mut out);
         assert!(out[320..].iter().all(|&o| o == 2));
+    }
+}
+
+/// The run-at-a-time [`Playout::read`] and [`Playout::write`] against the octet-at-a-time
+/// definition they replace: the same octets out and the same counters, whatever the
+/// arrival pattern (loss, reordering, duplicates, late and far-ahead packets) and however
+/// the line's reads are cut.
+#[cfg(test)]
+mod run_equivalence {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The definition: one octet at a time, steering every 160.
+    fn read_octets(p: &mut Playout, out: &mut [u8]) {
+        if !p.playing {
+            out.fill(p.law.idle_code());
+            return;
+        }
+        for o in out.iter_mut() {
+            *o = p.next_octet();
+            p.since_adjust += 1;
+            if p.since_adjust >= 160 {
+                p.since_adjust = 0;
+                p.steer();
+            }
+        }
+    }
+
+    fn write_octets(p: &mut Playout, ts: u32, payload: &[u8]) {
+        let len = payload.len().min(RING / 2) as u32;
+        if !p.playing {
+            p.start(ts);
+        }
+        let ahead = ts.wrapping_sub(p.read_ts);
+        if ahead as i32 <= -(len as i32) {
+            p.stats.late += 1;
+            return;
+        }
+        if ahead > RING as u32 / 2 && (ahead as i32) > 0 {
+            p.stats.resets += 1;
+            p.filled.fill(0);
+            p.start(ts);
+        }
+        for (i, &octet) in payload[..len as usize].iter().enumerate() {
+            let t = ts.wrapping_add(i as u32);
+            if (t.wrapping_sub(p.read_ts) as i32) < 0 {
+                continue;
+            }
+            let pos = (t & MASK) as usize;
+            p.ring[pos] = octet;
+            p.filled[pos / 64] |= 1 << (pos % 64);
+        }
+        let end = ts.wrapping_add(len);
+        if (end.wrapping_sub(p.newest_end) as i32) > 0 {
+            p.newest_end = end;
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Packet `n` of the sender's sequence (timestamps 160 apart), plus a jump.
+        Packet {
+            n: u32,
+            jump: u32,
+            len: usize,
+        },
+        Read(usize),
+        Jitter(u32),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u32..40, prop_oneof![9 => Just(0u32), 1 => 0u32..20_000], 1usize..=240)
+                .prop_map(|(n, jump, len)| Op::Packet { n, jump, len }),
+            4 => (1usize..=400).prop_map(Op::Read),
+            1 => (0u32..600).prop_map(Op::Jitter),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn runs_play_what_octets_play(
+            start in any::<u32>(),
+            ptime in prop::sample::select(vec![10u8, 20, 30]),
+            ops in prop::collection::vec(op(), 1..120),
+        ) {
+            let mut runs = Playout::new(Law::MuLaw, ptime, 200);
+            let mut octets = runs.clone();
+            for (i, op) in ops.iter().enumerate() {
+                match *op {
+                    Op::Packet { n, jump, len } => {
+                        let ts = start.wrapping_add(n * 160).wrapping_add(jump);
+                        // Distinct audio per packet and octet, never the idle code.
+                        let payload: Vec<u8> =
+                            (0..len).map(|k| (i * 7 + k) as u8 & 0x7F).collect();
+                        runs.write(ts, &payload);
+                        write_octets(&mut octets, ts, &payload);
+                    }
+                    Op::Read(n) => {
+                        let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
+                        runs.read(&mut a);
+                        read_octets(&mut octets, &mut b);
+                        prop_assert_eq!(a, b, "op {}", i);
+                    }
+                    Op::Jitter(j) => {
+                        runs.set_jitter(j);
+                        octets.set_jitter(j);
+                    }
+                }
+                prop_assert_eq!(runs.stats(), octets.stats());
+            }
+        }
     }
 }

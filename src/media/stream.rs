@@ -337,10 +337,12 @@ impl Stream {
         while !rest.is_empty() {
             let room = DELAY_RING - self.delay_len;
             let (now_part, later) = rest.split_at(room.min(rest.len()));
-            for &s in now_part {
-                self.delay[(self.delay_head + self.delay_len) % DELAY_RING] = s;
-                self.delay_len += 1;
-            }
+            // At most two copies: up to the ring's end, then from its start.
+            let tail = (self.delay_head + self.delay_len) % DELAY_RING;
+            let first = now_part.len().min(DELAY_RING - tail);
+            self.delay[tail..tail + first].copy_from_slice(&now_part[..first]);
+            self.delay[..now_part.len() - first].copy_from_slice(&now_part[first..]);
+            self.delay_len += now_part.len();
             rest = later;
             self.packetise();
         }
@@ -368,10 +370,10 @@ impl Stream {
         while self.delay_len >= hold + n {
             self.check_detector();
             let mut payload = [0u8; 240];
-            for p in payload.iter_mut().take(n) {
-                *p = self.delay[self.delay_head];
-                self.delay_head = (self.delay_head + 1) % DELAY_RING;
-            }
+            let first = n.min(DELAY_RING - self.delay_head);
+            payload[..first].copy_from_slice(&self.delay[self.delay_head..self.delay_head + first]);
+            payload[first..n].copy_from_slice(&self.delay[..n - first]);
+            self.delay_head = (self.delay_head + n) % DELAY_RING;
             self.delay_len -= n;
             if let Some(ev) = self.out_event {
                 self.out_event = Some(self.send_event(ev, false));

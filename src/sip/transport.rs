@@ -40,8 +40,7 @@ use tokio::task::JoinHandle;
 use super::endpoint::{CallIds, Command, Config, Event, Stats, Transport};
 use super::tls::{self, TlsError};
 use super::ua::{ConnId, Dest, Input, UserAgent};
-
-mod batch;
+use crate::udp_batch;
 
 /// Why the endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -242,7 +241,7 @@ impl Endpoint {
             ua,
             udp_locals: udp.iter().filter_map(|s| s.local_addr().ok()).collect(),
             udp,
-            rx: batch::RecvBatch::new(65_535.max(max + 1)),
+            rx: udp_batch::RecvBatch::new(65_535.max(max + 1), udp_batch::BATCH),
             udp_out: Vec::new(),
             conns: HashMap::new(),
             by_addr: HashMap::new(),
@@ -322,7 +321,7 @@ struct Driver {
     /// Local address of each UDP socket (looked up once, not per send).
     udp_locals: Vec<SocketAddr>,
     /// Receive buffers for the first UDP socket.
-    rx: batch::RecvBatch,
+    rx: udp_batch::RecvBatch,
     /// UDP datagrams of one flush, sent together.
     udp_out: Vec<(SocketAddr, Bytes)>,
     conns: HashMap<ConnId, Conn>,
@@ -536,7 +535,7 @@ impl Driver {
         };
         let mut rest = datagrams;
         while let Some((dest, bytes)) = rest.first() {
-            match batch::send(&socket, rest) {
+            match udp_batch::send(&socket, rest) {
                 Ok(n) if n > 0 => rest = rest.get(n..).unwrap_or_default(),
                 result => {
                     // Send queue full (or a refusal of the first one): this datagram

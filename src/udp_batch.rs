@@ -1,5 +1,6 @@
-//! Batched UDP socket calls: one `recvmmsg` takes up to [`BATCH`] datagrams, one
-//! `sendmmsg` sends a flush's worth of them (Linux; nix's safe wrappers).
+//! Batched UDP socket calls for the SIP and RTP shells: one `recvmmsg` takes up to a
+//! batch of datagrams, one `sendmmsg` sends a flush's worth of them (Linux; nix's safe
+//! wrappers).
 //!
 //! Per datagram, plain `recv_from`/`send_to` cost a system call each, and every drain of
 //! the socket ended with one more that only returned `EAGAIN`. Elsewhere than Linux the
@@ -21,23 +22,25 @@ use nix::sys::socket::{self as sock, MsgFlags, MultiHeaders, SockaddrStorage};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-/// Datagrams per system call, each way.
-pub(super) const BATCH: usize = 32;
+/// Most datagrams per `sendmmsg`.
+pub(crate) const BATCH: usize = 32;
 
 /// Receive buffers for one socket, reused across batches.
-pub(super) struct RecvBatch {
+pub(crate) struct RecvBatch {
     bufs: Vec<Vec<u8>>,
     /// (buffer index, length, source) of each datagram of the last receive.
     got: Vec<(usize, usize, SocketAddr)>,
 }
 
 impl RecvBatch {
-    /// `size` is the largest datagram accepted whole. The buffers are zeroed lazily by the
-    /// allocator, so only the pages that datagrams reach become resident.
-    pub(super) fn new(size: usize) -> Self {
+    /// Up to `count` datagrams per receive (at least one); `size` is the largest datagram
+    /// accepted whole. The buffers are zeroed lazily by the allocator, so only the pages
+    /// that datagrams reach become resident.
+    pub(crate) fn new(size: usize, count: usize) -> Self {
+        let count = count.max(1);
         Self {
-            bufs: (0..BATCH).map(|_| vec![0u8; size]).collect(),
-            got: Vec::with_capacity(BATCH),
+            bufs: (0..count).map(|_| vec![0u8; size]).collect(),
+            got: Vec::with_capacity(count),
         }
     }
 
@@ -48,7 +51,7 @@ impl RecvBatch {
     /// here and the next wake-up is the next datagram's: this saves the extra receive
     /// that would only have returned `EAGAIN`.
     #[cfg(target_os = "linux")]
-    pub(super) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
+    pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
         let Self { bufs, got } = self;
         got.clear();
         let full = bufs.len();
@@ -87,7 +90,7 @@ impl RecvBatch {
 
     /// One datagram per call where there is no `recvmmsg`.
     #[cfg(not(target_os = "linux"))]
-    pub(super) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
+    pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
         let Self { bufs, got } = self;
         got.clear();
         let Some(buf) = bufs.first_mut() else {
@@ -104,7 +107,7 @@ impl RecvBatch {
     }
 
     /// The datagrams of the last receive: (source, bytes).
-    pub(super) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
         self.got.iter().filter_map(|&(i, n, source)| {
             let buf = self.bufs.get(i)?;
             Some((source, buf.get(..n)?))
@@ -117,7 +120,7 @@ impl RecvBatch {
 /// Returns how many went (from the front). An error is about the first datagram only:
 /// the kernel reports a later failure as a short count, and the caller retries from there.
 #[cfg(target_os = "linux")]
-pub(super) fn send(socket: &UdpSocket, datagrams: &[(SocketAddr, Bytes)]) -> io::Result<usize> {
+pub(crate) fn send(socket: &UdpSocket, datagrams: &[(SocketAddr, Bytes)]) -> io::Result<usize> {
     let datagrams = datagrams
         .get(..BATCH.min(datagrams.len()))
         .unwrap_or_default();
@@ -147,7 +150,7 @@ pub(super) fn send(socket: &UdpSocket, datagrams: &[(SocketAddr, Bytes)]) -> io:
 
 /// One datagram per call where there is no `sendmmsg`.
 #[cfg(not(target_os = "linux"))]
-pub(super) fn send(socket: &UdpSocket, datagrams: &[(SocketAddr, Bytes)]) -> io::Result<usize> {
+pub(crate) fn send(socket: &UdpSocket, datagrams: &[(SocketAddr, Bytes)]) -> io::Result<usize> {
     let Some((dest, bytes)) = datagrams.first() else {
         return Ok(0);
     };
