@@ -17,7 +17,11 @@
 //! * `load/parse_100k`: serde-saphyr parsing the 100,000-peer file into the schema
 //!   types ([`RoutingTable::parse`]); `load/compile_100k`: checking and compiling
 //!   the parsed file ([`RoutingTable::compile`]); `load/from_sources_100k`: both, as
-//!   `RoutingTable::load` does after reading the file.
+//!   `RoutingTable::load` does after reading the file. `load/parse_100k_ignored`:
+//!   serde-saphyr parsing the same file into [`serde::de::IgnoredAny`] with the same
+//!   options ([`RoutingTable::parse_options`]): the YAML scanner and parser alone,
+//!   no schema type built, the floor of what any load through the mandated parser
+//!   costs.
 //!
 //! Each plan is built on first use, so a run filtered to one benchmark builds only
 //! its own: `cargo bench --bench routing -- --profile-time 5 outbound_lookup/lookup/100000`
@@ -163,6 +167,15 @@ fn load_100k(c: &mut Criterion) {
     group.bench_function("parse_100k", |b| {
         let (yaml, _) = get();
         b.iter(|| black_box(RoutingTable::parse(path, black_box(yaml))))
+    });
+    group.bench_function("parse_100k_ignored", |b| {
+        let (yaml, _) = get();
+        let ignore = |yaml: &str| -> Result<serde::de::IgnoredAny, _> {
+            serde_saphyr::from_str_with_options(yaml, RoutingTable::parse_options())
+        };
+        // Timing an early error would say nothing: the file must parse.
+        ignore(yaml).expect("bench plan parses");
+        b.iter(|| black_box(ignore(black_box(yaml)).is_ok()))
     });
     group.bench_function("compile_100k", |b| {
         let (_, parsed) = get();

@@ -23,7 +23,7 @@ use super::pattern::{Digits, Pattern, PatternMatch};
 use super::table::{DialPeer, PeerKind, Port, RoutingTable, Tag, Voip};
 use super::translation::{Number, NumberType, NumberingPlan, Outcome, Party, Profile};
 pub use super::trie::Hit;
-use super::trie::{Key, Trie, TrieBuilder};
+use super::trie::{Key, Sink, Trie, TrieBuilder};
 
 /// Runtime state of the peers, owned by the call mapper.
 pub trait PeerState {
@@ -357,7 +357,7 @@ impl Index {
             let slot = type_slot(peer.peer_type());
             if let Some(p) = &peer.destination_pattern {
                 if peer.is_outbound_capable() {
-                    outbound[slot].insert(i, p);
+                    outbound[slot].insert(i, p, peer.preference);
                 } else {
                     shared[slot] = false;
                 }
@@ -367,7 +367,7 @@ impl Index {
                     continue;
                 }
                 if let Some(p) = trie.key.of(peer) {
-                    trie.insert(i, p);
+                    trie.insert(i, p, peer.preference);
                 }
             }
             if let PeerKind::Pots(pots) = &peer.kind {
@@ -391,7 +391,7 @@ impl Index {
                         && type_slot(peer.peer_type()) == slot
                         && let Some(p) = &peer.destination_pattern
                     {
-                        trie.insert(u32::try_from(i).unwrap_or(u32::MAX), p);
+                        trie.insert(u32::try_from(i).unwrap_or(u32::MAX), p, peer.preference);
                     }
                 }
                 inbound[slot][2] = trie;
@@ -433,6 +433,58 @@ fn best(peers: &[Arc<DialPeer>], hits: &[Hit]) -> Option<Candidate> {
         })
 }
 
+/// Hits a walk keeps in hunt order as it finds them (insertion into a short sorted
+/// list), so the lookup needs no sort and reads no peer: a terminal brings its
+/// peer's preference, and the tag order is the peer index order (peers are sorted by
+/// tag). Past [`SORTED_HITS`] hits the rest are only collected and the caller sorts.
+struct HuntSink<'a> {
+    out: &'a mut Vec<Hit>,
+    /// The hunt key of each hit in `out` while not `overflow`.
+    keys: [u64; SORTED_HITS],
+    order: HuntOrder,
+    /// `(preference, tag)` by peer index, for hits the trie knows no preference of.
+    rank: &'a [(u8, Tag)],
+    overflow: bool,
+}
+
+/// Hits kept ordered on the fly; far more than any real number matches.
+const SORTED_HITS: usize = 32;
+
+/// The hunt order as one integer: explicit digits (at most 64, as numbers are),
+/// preference, then the peer index for the tag.
+fn hunt_key(order: HuntOrder, explicit: u32, preference: u8, peer: u32) -> u64 {
+    let fewer = u64::from(0xFFFF - explicit.min(0xFFFF));
+    let preference = u64::from(preference);
+    let peer = u64::from(peer);
+    match order {
+        HuntOrder::LongestMatch => fewer << 40 | preference << 32 | peer,
+        HuntOrder::Preference => preference << 48 | fewer << 32 | peer,
+    }
+}
+
+impl Sink for HuntSink<'_> {
+    fn hit(&mut self, hit: Hit, preference: Option<u8>) {
+        let n = self.out.len();
+        if self.overflow || n >= SORTED_HITS {
+            self.overflow = true;
+            self.out.push(hit);
+            return;
+        }
+        let preference = preference
+            .or_else(|| self.rank.get(hit.peer as usize).map(|r| r.0))
+            .unwrap_or(u8::MAX);
+        let key = hunt_key(self.order, hit.matched.explicit, preference, hit.peer);
+        let keys = &mut self.keys[..=n];
+        let mut i = n;
+        while i > 0 && keys[i - 1] > key {
+            keys[i] = keys[i - 1];
+            i -= 1;
+        }
+        keys[i] = key;
+        self.out.insert(i, hit);
+    }
+}
+
 impl RoutingTable {
     /// Outbound candidates for a number among peers of one type, unordered.
     pub fn outbound_candidates(&self, number: &Digits, peer_type: PeerType) -> Vec<Candidate> {
@@ -455,19 +507,27 @@ impl RoutingTable {
     /// tag. No runtime state, no allocation once `out` has grown.
     pub fn lookup_outbound(&self, number: &Digits, peer_types: &[PeerType], out: &mut Vec<Hit>) {
         out.clear();
+        let order = self.settings.hunt.order;
+        let rank = &self.index.rank;
+        let mut sink = HuntSink {
+            out,
+            keys: [0; SORTED_HITS],
+            order,
+            rank,
+            overflow: false,
+        };
         for &t in peer_types {
-            self.index.outbound[type_slot(t)].lookup(&self.peers, number, out);
+            self.index.outbound[type_slot(t)].walk(&self.peers, number, &mut sink);
         }
-        if out.len() < 2 {
+        if !sink.overflow {
             return;
         }
-        let rank = &self.index.rank;
         let key = |h: &Hit| {
             rank.get(h.peer as usize)
                 .copied()
                 .unwrap_or((u8::MAX, Tag::MAX))
         };
-        match self.settings.hunt.order {
+        match order {
             HuntOrder::LongestMatch => out.sort_unstable_by_key(|h| {
                 let (preference, tag) = key(h);
                 (std::cmp::Reverse(h.matched.explicit), preference, tag)
@@ -1039,6 +1099,69 @@ dial_peers:
                 *expected,
                 "{origin:?} {called} {calling:?}"
             );
+        }
+    }
+
+    /// `lookup_outbound` against every pattern's exact matcher sorted by the hunt
+    /// key, for both hunt orders: few hits (kept ordered during the walk), more than
+    /// [`SORTED_HITS`] (sorted after it), complex patterns (no preference in the trie)
+    /// and tags not in file order.
+    #[test]
+    fn lookup_outbound_is_the_hunt_order() {
+        let patterns = [
+            "9T",
+            "95551...",
+            "9555....",
+            "9[5-6]551234",
+            "9(55)+51234",
+            "95551234",
+            "9%T",
+            ".T",
+            "9555123.",
+            "95551234$",
+        ];
+        for order in ["longest-match", "preference"] {
+            let mut yaml = format!("settings:\n  hunt: {{order: {order}}}\ndial_peers:\n");
+            // 60 peers: the patterns six times over, preferences 0-4, tags shuffled.
+            for i in 0..60u32 {
+                let tag = (i * 37) % 61 + 1;
+                let pattern = patterns[i as usize % patterns.len()];
+                yaml.push_str(&format!(
+                    "  - {{tag: {tag}, type: voip, destination_pattern: \"{pattern}\", \
+                     session_target: \"ipv4:192.0.2.1\", preference: {}}}\n",
+                    (i * 7) % 5
+                ));
+            }
+            let t = RoutingTable::from_sources(&[(Path::new("t.yaml"), yaml.as_str())]).unwrap();
+            for (number, few) in [("95551234", false), ("9666", true), ("8", true), ("", true)] {
+                let digits = Digits::parse(number).unwrap();
+                let mut want: Vec<(u32, u32, usize)> = t
+                    .peers()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        let m = p.destination_pattern.as_ref()?.matches(&digits)?;
+                        Some((u32::try_from(i).unwrap(), m.explicit, m.matched_len))
+                    })
+                    .collect();
+                assert_eq!(want.len() <= SORTED_HITS, few, "{number}: {}", want.len());
+                let peers = t.peers();
+                want.sort_by_key(|&(i, explicit, _)| {
+                    let p = &peers[i as usize];
+                    let fewer = std::cmp::Reverse(explicit);
+                    match order {
+                        "preference" => (p.preference, fewer, 0, p.tag),
+                        _ => (0, fewer, p.preference, p.tag),
+                    }
+                });
+                let mut hits = Vec::new();
+                t.lookup_outbound(&digits, &[PeerType::Voip], &mut hits);
+                let got: Vec<_> = hits
+                    .iter()
+                    .map(|h| (h.peer, h.matched.explicit, h.matched.matched_len))
+                    .collect();
+                assert_eq!(got, want, "{order} {number}");
+            }
         }
     }
 

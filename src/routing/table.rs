@@ -444,6 +444,25 @@ impl RoutingTable {
         Self::compile(&parsed)
     }
 
+    /// The serde-saphyr options every dial-peer file is parsed with: strict
+    /// booleans, duplicate keys refused, comments not kept, a node budget for large
+    /// plans. Public so a benchmark can time the parser alone with the same options.
+    pub fn parse_options() -> serde_saphyr::Options {
+        // The default node budget (250,000) stops at about 20,000 peers; a big plan is
+        // legitimate, so allow 40x that while still refusing a YAML bomb.
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_nodes = 10_000_000;
+        budget.max_events = 40_000_000;
+        serde_saphyr::options! {
+            strict_booleans: true,
+            // No schema type keeps a comment: the parser still checks them as YAML
+            // syntax but no longer copies their text into events.
+            emit_comments: false,
+            duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+            budget: Some(budget),
+        }
+    }
+
     /// The first half of [`RoutingTable::from_sources`]: parse one file's YAML into
     /// the schema types, keeping the locations for later errors.
     pub fn parse(path: &Path, text: &str) -> Result<(Arc<Path>, dial_peer::File), LoadError> {
@@ -547,20 +566,7 @@ fn list_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 /// Parse one file with the house options: strict booleans, duplicate keys refused.
 pub(crate) fn parse_file(text: &str) -> Result<dial_peer::File, serde_saphyr::Error> {
-    // The default node budget (250,000) stops at about 20,000 peers; a big plan is
-    // legitimate, so allow 40x that while still refusing a YAML bomb.
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_nodes = 10_000_000;
-    budget.max_events = 40_000_000;
-    let options = serde_saphyr::options! {
-        strict_booleans: true,
-        // No schema type keeps a comment: the parser still checks them as YAML
-        // syntax but no longer copies their text into events.
-        emit_comments: false,
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
-        budget: Some(budget),
-    };
-    serde_saphyr::from_str_with_options(text, options)
+    serde_saphyr::from_str_with_options(text, RoutingTable::parse_options())
 }
 
 fn syntax_error(file: &Arc<Path>, e: &serde_saphyr::Error) -> LoadError {

@@ -1,7 +1,7 @@
 //! The digit trie the router looks numbers up in: one per (peer type, match key).
 //!
 //! ```text
-//!   patterns ──TrieBuilder::insert──▶ linked build arena ──freeze──▶ Trie (flat arrays)
+//!   patterns ──TrieBuilder::insert──▶ linked build arena ──freeze──▶ Trie (one array)
 //!   number   ──Trie::lookup──────────▶ every (peer, explicit digits, matched length)
 //! ```
 //!
@@ -10,14 +10,16 @@
 //! patterns with groups or quantifiers hang off the node of their literal prefix and
 //! are checked with the exact matcher.
 //!
-//! Frozen, each node keeps its literal-digit edges as a dense table indexed by the
-//! digit's alphabet index, compressed by a 17-bit presence mask: the edge for digit
-//! `d` is at `edges.0 + popcount(lit & ((1 << d) - 1))`. A lookup step is then one
-//! mask test and one load whatever the fan-out, with no hashing and no allocation;
-//! only the (few) wildcard edges of a node are scanned. A chain of characters with
-//! nothing branching or ending in between (the `....` of a DID block, the digits after
-//! a prefix becomes unique) is one run edge, so the walk at 100,000 patterns visits
-//! about as many nodes as at 100.
+//! Frozen, each node is one record in a single word array, laid out depth first (see
+//! [`Trie`]): its literal-digit children are a dense list compressed by a 17-bit
+//! presence mask, found by the digit's rank (stored per digit, so no population
+//! count), so a lookup step is one mask test and one load whatever the fan-out, with
+//! no hashing and no allocation; only the (few) wildcard edges of a node are scanned.
+//! A chain of characters with nothing branching or ending in between (the `....` of a
+//! DID block, the digits after a prefix becomes unique) is one run, so the walk at
+//! 100,000 patterns visits about as many records as at 100; a dense, plain top (every
+//! plan of long numbers) is one direct table. Each terminal carries its peer's
+//! preference, so the router orders hits as the walk reports them.
 
 use std::sync::Arc;
 
@@ -42,17 +44,19 @@ impl Key {
     }
 }
 
-/// How a simple pattern ends, checked against what is left of the number.
+/// How a simple pattern ends, checked against what is left of the number. The
+/// discriminant is the code a frozen terminal stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum End {
     /// No `$`: longer numbers match too.
-    Open,
+    Open = 0,
     /// `$`: the number must end here.
-    Exact,
+    Exact = 1,
     /// `T` without `$`: any rest.
-    T,
+    T = 2,
     /// `T$`: at most 32 more digits.
-    TExact,
+    TExact = 3,
 }
 
 /// One match found by a trie walk: the peer's index in the table and the match.
@@ -106,6 +110,8 @@ struct BuildEdge {
 struct BuildPeer {
     peer: u32,
     end: End,
+    /// The peer's preference, kept with its terminal for the hunt order.
+    preference: u8,
     next: u32,
 }
 
@@ -168,7 +174,7 @@ impl TrieBuilder {
         child
     }
 
-    fn push_peer(&mut self, node: u32, peer: u32, end: Option<End>) {
+    fn push_peer(&mut self, node: u32, peer: u32, preference: u8, end: Option<End>) {
         let entry = to_u32(self.peers.len());
         let n = &mut self.nodes[node as usize];
         let head = match end {
@@ -178,12 +184,14 @@ impl TrieBuilder {
         self.peers.push(BuildPeer {
             peer,
             end: end.unwrap_or(End::Open),
+            preference,
             next: *head,
         });
         *head = entry;
     }
 
-    pub(crate) fn insert(&mut self, peer: u32, pattern: &Pattern) {
+    /// Add `peer`'s `pattern`; `preference` orders its hits in the hunt.
+    pub(crate) fn insert(&mut self, peer: u32, pattern: &Pattern, preference: u8) {
         let mut node = 0;
         if let Some(body) = pattern.simple_body() {
             for item in body {
@@ -200,12 +208,12 @@ impl TrieBuilder {
                 (true, false) => End::T,
                 (true, true) => End::TExact,
             };
-            self.push_peer(node, peer, Some(end));
+            self.push_peer(node, peer, preference, Some(end));
         } else {
             for c in pattern.literal_prefix_indices() {
                 node = self.child(node, 1 << c, true);
             }
-            self.push_peer(node, peer, None);
+            self.push_peer(node, peer, preference, None);
         }
     }
 
@@ -219,230 +227,442 @@ impl TrieBuilder {
         (e.next == NIL).then_some(e)
     }
 
-    /// Flatten breadth-first (frozen ids are handed out in the order nodes are laid
-    /// out, so the queue is the frozen-to-build map itself), collapsing every chain of
-    /// pass-through nodes into a run edge.
+    /// Lay the trie out depth first, one record per node (see [`Trie`]), collapsing
+    /// every chain of pass-through nodes into the run of the record it leads to.
+    /// Depth first, a node's whole subtree follows it: the deep end of a walk, where
+    /// the wildcard branches fan out, stays within a few neighbouring cache lines.
     pub(crate) fn freeze(self) -> Trie {
-        let mut t = Trie {
-            key: self.key,
-            nodes: Vec::with_capacity(self.nodes.len() / 2 + 1),
-            edges: Vec::with_capacity(self.edges.len() / 2),
-            runs: Vec::with_capacity(self.edges.len() / 2),
-            terminals: Vec::new(),
-            complex: Vec::new(),
-        };
-        // Frozen node f is laid out from build node pending[f].
-        let mut pending: Vec<u32> = Vec::with_capacity(self.nodes.len() / 2 + 1);
-        pending.push(0);
-        t.nodes.push(Node::default());
-        let mut scratch: Vec<BuildEdge> = Vec::new();
-        let mut f = 0;
-        while let Some(&b) = pending.get(f) {
+        let mut words: Vec<u32> = Vec::with_capacity(self.nodes.len() * 6 + self.peers.len() * 2);
+        // Sets of the run characters of records not yet laid out.
+        let mut runs: Vec<u32> = Vec::with_capacity(self.edges.len());
+        // Records still to lay out, last first: the build node, its run (start in
+        // `runs`, length), the explicit digits of its edge, and the parent's word to
+        // patch with its offset.
+        let mut stack: Vec<(u32, u32, u32, u32, usize)> = vec![(0, 0, 0, 0, usize::MAX)];
+        let mut edges: Vec<BuildEdge> = Vec::new();
+        let mut peers: Vec<BuildPeer> = Vec::new();
+        let mut children: Vec<(u32, u32, u32, u32, usize)> = Vec::new();
+        while let Some((b, run0, run_len, explicit, slot)) = stack.pop() {
+            let o = words.len();
+            if let Some(w) = words.get_mut(slot) {
+                *w = to_u32(o);
+            }
             let n = self.nodes[b as usize];
-            scratch.clear();
+            edges.clear();
             let mut e = n.edges;
             while e != NIL {
-                scratch.push(self.edges[e as usize]);
+                edges.push(self.edges[e as usize]);
                 e = self.edges[e as usize].next;
             }
             // The lists are newest first: back to insertion order, then the literal
-            // edges by digit (the dense table), wildcard edges after them.
-            scratch.reverse();
-            scratch.sort_by_key(|e| if e.explicit { e.mask } else { u32::MAX });
-            let e0 = t.edges.len();
-            for e in &scratch {
-                let run = t.runs.len();
-                let mut explicit = u16::from(e.explicit);
+            // edges by digit (indexed by rank), wildcard edges after them.
+            edges.reverse();
+            edges.sort_by_key(|e| if e.explicit { e.mask } else { u32::MAX });
+            let n_lit = edges.iter().filter(|e| e.explicit).count();
+            let n_wild = edges.len() - n_lit;
+            peers.clear();
+            for head in [n.terminals, n.complex] {
+                let first = peers.len();
+                let mut p = head;
+                while p != NIL {
+                    peers.push(self.peers[p as usize]);
+                    p = self.peers[p as usize].next;
+                }
+                peers[first..].reverse();
+            }
+            let n_term = list_len(&self.peers, n.terminals);
+            let n_complex = peers.len() - n_term;
+            let extras = n_term + n_complex + n_wild != 0;
+            words.push(
+                n.lit
+                    | run_len << RUN_SHIFT
+                    | if extras { EXTRAS } else { 0 }
+                    | explicit << EXPLICIT_SHIFT,
+            );
+            words.extend_from_slice(&runs[run0 as usize..(run0 + run_len) as usize]);
+            if n_lit >= 2 {
+                // Rank of each digit 0-15 among the literal edges, one nibble each
+                // (rank <= 15 there), so a step needs no population count.
+                let mut ranks = 0u64;
+                for d in 0..16 {
+                    ranks |= u64::from((n.lit & ((1 << d) - 1)).count_ones()) << (4 * d);
+                }
+                words.push(ranks as u32);
+                words.push((ranks >> 32) as u32);
+            }
+            // The literal children, then the rest; the children's offsets are patched
+            // in as they are laid out.
+            let lit0 = words.len();
+            words.resize(lit0 + n_lit, 0);
+            let mut wild0 = words.len();
+            if extras {
+                words.extend([to_u32(n_term), to_u32(n_complex), to_u32(n_wild)]);
+                for p in &peers[..n_term] {
+                    words.push(p.peer);
+                    words.push(p.end as u32 | u32::from(p.preference) << 8);
+                }
+                words.extend(peers[n_term..].iter().map(|p| p.peer));
+                wild0 = words.len();
+                words.resize(wild0 + 2 * n_wild, 0);
+            }
+            children.clear();
+            for (i, e) in edges.iter().enumerate() {
+                let slot = if e.explicit {
+                    lit0 + i
+                } else {
+                    let w = wild0 + 2 * (i - n_lit);
+                    words[w] = e.mask;
+                    w + 1
+                };
+                let start = runs.len();
+                let mut explicit = u32::from(e.explicit);
                 let mut target = e.child;
-                while let Some(step) = self.passes_through(target)
-                    && t.runs.len() - run < usize::from(u16::MAX)
+                while runs.len() - start < MAX_RUN
+                    && let Some(step) = self.passes_through(target)
                 {
-                    t.runs.push(step.mask);
-                    explicit = explicit.saturating_add(u16::from(step.explicit));
+                    runs.push(step.mask);
+                    explicit += u32::from(step.explicit);
                     target = step.child;
                 }
-                let child = t.nodes.len();
-                t.nodes.push(Node::default());
-                pending.push(target);
-                t.edges.push(Edge {
-                    mask: e.mask,
-                    child: to_u32(child),
-                    run: to_u32(run),
-                    run_len: u16::try_from(t.runs.len() - run).unwrap_or(u16::MAX),
+                children.push((
+                    target,
+                    to_u32(start),
+                    to_u32(runs.len() - start),
                     explicit,
-                });
+                    slot,
+                ));
             }
-            let t0 = t.terminals.len();
-            let mut p = n.terminals;
-            while p != NIL {
-                let entry = self.peers[p as usize];
-                t.terminals.push((entry.peer, entry.end));
-                p = entry.next;
-            }
-            t.terminals[t0..].reverse();
-            let c0 = t.complex.len();
-            let mut p = n.complex;
-            while p != NIL {
-                let entry = self.peers[p as usize];
-                t.complex.push(entry.peer);
-                p = entry.next;
-            }
-            t.complex[c0..].reverse();
-            t.nodes[f] = Node {
-                lit: n.lit,
-                edges: (to_u32(e0), to_u32(t.edges.len())),
-                terminals: (to_u32(t0), to_u32(t.terminals.len())),
-                complex: (to_u32(c0), to_u32(t.complex.len())),
-            };
-            f += 1;
+            // Walk order first: the wildcard children, then the literal ones by digit.
+            stack.extend(children[..n_lit].iter().rev());
+            stack.extend(children[n_lit..].iter().rev());
         }
-        t
+        Trie {
+            key: self.key,
+            direct: Direct::build(&words),
+            words,
+        }
     }
 }
 
-/// A frozen edge: a run of one or more pattern characters with no branching, no
-/// terminal and no complex pattern in between (path compression), so a chain like
-/// the `....` of a DID block is one step of the walk instead of four.
-#[derive(Clone, Copy, Debug)]
-struct Edge {
-    /// The set of the run's first character.
-    mask: u32,
-    /// Frozen node the run leads to.
-    child: u32,
-    /// Start, in [`Trie::runs`], of the sets of the run's further characters.
-    run: u32,
-    /// How many further characters the run has.
-    run_len: u16,
-    /// Explicit digits over the whole run.
-    explicit: u16,
+fn list_len(peers: &[BuildPeer], mut p: u32) -> usize {
+    let mut n = 0;
+    while p != NIL {
+        n += 1;
+        p = peers[p as usize].next;
+    }
+    n
 }
 
-/// A frozen node: ranges into the trie's flat arrays.
-#[derive(Clone, Copy, Debug, Default)]
-struct Node {
-    /// Bit `d` set: the node has a literal edge for alphabet index `d`; those edges
-    /// come first in `edges`, by digit.
-    lit: u32,
-    edges: (u32, u32),
-    terminals: (u32, u32),
-    complex: (u32, u32),
+/// Where the run length sits in a record's first word (the literal mask is below).
+const RUN_SHIFT: u32 = 17;
+/// The longest run one record holds (6 bits); a longer chain goes on in the next
+/// record, as if a node there branched. Numbers are at most 64 long anyway.
+const MAX_RUN: usize = 63;
+/// Set in a record's first word when it has terminals, complex patterns or wildcard
+/// edges: most records have none, and a walk skips the section unread.
+const EXTRAS: u32 = 1 << 23;
+/// Where the explicit-digit count of the record's edge sits in its first word.
+const EXPLICIT_SHIFT: u32 = 24;
+/// The literal-edge mask in a record's first word.
+const LIT_MASK: u32 = (1 << RUN_SHIFT) - 1;
+
+/// Where a walk reports what it finds: a plain list, or the router's hunt order.
+pub(crate) trait Sink {
+    /// A match; `preference` is the peer's when the trie knows it (simple patterns).
+    fn hit(&mut self, hit: Hit, preference: Option<u8>);
+}
+
+impl Sink for Vec<Hit> {
+    fn hit(&mut self, hit: Hit, _: Option<u8>) {
+        self.push(hit);
+    }
 }
 
 /// A digit trie over one pattern attribute of one peer type.
+///
+/// Frozen, every node is one record in a single word array, laid out depth first:
+///
+/// ```text
+///   lit | run_len << 17 | EXTRAS | explicit << 24   literal-edge mask; incoming run
+///   run sets              (run_len)   the characters after the edge's first
+///   ranks 0-7, ranks 8-15 (2)         with two or more literal edges: per digit, its
+///                                     rank among them
+///   child                 (per literal edge, by digit)
+///   with EXTRAS only:
+///   terminals, complex, wildcard edges   counts of the sections below
+///   peer, end | preference << 8  (per terminal)
+///   peer                         (per complex pattern)
+///   set, child                   (per wildcard edge)
+/// ```
+///
+/// The run and the explicit digits of an edge live in the record it leads to, so a
+/// step reads one record, usually one or two words of it: the literal child for
+/// digit `d` follows the run, at the rank of `d` (one shift and mask, no population
+/// count). A chain of characters with nothing branching or ending in between (the
+/// `....` of a DID block, the digits after a prefix becomes unique) is one run, so a
+/// walk at 100,000 patterns visits about as many records as at 100. Terminals carry
+/// the peer's preference, so ordering the hits reads nothing outside the trie.
 #[derive(Clone, Debug)]
 pub(crate) struct Trie {
     key: Key,
-    nodes: Vec<Node>,
-    edges: Vec<Edge>,
-    /// The sets of the characters after the first of each run edge.
-    runs: Vec<u32>,
-    terminals: Vec<(u32, End)>,
-    complex: Vec<u32>,
+    words: Vec<u32>,
+    /// The top levels as one table, when they are dense and plain.
+    direct: Option<Direct>,
 }
 
-fn slice<T>(v: &[T], (a, b): (u32, u32)) -> &[T] {
-    v.get(a as usize..b as usize).unwrap_or_default()
+/// The records at depth `len`, indexed by the number their `len` digits spell: one
+/// load instead of `len` steps. Built only when every record above that depth is a
+/// plain branch on the digits 0-9 (nothing ends or hangs there, no wildcard edge, no
+/// run), so a number shorter than `len`, or with another character in its first
+/// `len`, matches nothing; and only when a good share of the table is used.
+#[derive(Clone, Debug)]
+struct Direct {
+    len: usize,
+    records: Vec<u32>,
+}
+
+/// No record: a [`Direct`] entry no pattern reaches.
+const NO_RECORD: u32 = u32::MAX;
+/// The deepest [`Direct`] table: 10,000 entries.
+const DIRECT_MAX: u32 = 4;
+
+impl Direct {
+    /// The deepest table whose levels above are plain and which is at least a
+    /// sixteenth used (so it costs no more memory than the records it skips).
+    fn build(words: &[u32]) -> Option<Self> {
+        // The records at the current depth, with the number their digits spell.
+        let mut level: Vec<(usize, u32)> = vec![(0, 0)];
+        let mut best = None;
+        for len in 1..=DIRECT_MAX {
+            let mut next = Vec::with_capacity(level.len() * 10);
+            for &(value, o) in &level {
+                let head = *words.get(o as usize)?;
+                let lits = head & LIT_MASK;
+                let plain = head & EXTRAS == 0 && (head >> RUN_SHIFT) & 0x3F == 0;
+                if !plain || lits & !0x3FF != 0 {
+                    return best;
+                }
+                let lit0 = o as usize + 1 + if lits.count_ones() >= 2 { 2 } else { 0 };
+                let digits = (0..10).filter(|d| lits >> d & 1 != 0);
+                for (rank, d) in digits.enumerate() {
+                    next.push((value * 10 + d, *words.get(lit0 + rank)?));
+                }
+            }
+            let size = 10usize.pow(len);
+            if next.len() * 16 >= size {
+                let mut records = vec![NO_RECORD; size];
+                for &(value, o) in &next {
+                    records[value] = o;
+                }
+                best = Some(Self {
+                    len: len as usize,
+                    records,
+                });
+            }
+            if next.is_empty() {
+                return best;
+            }
+            level = next;
+        }
+        best
+    }
 }
 
 impl Trie {
     /// Every peer whose pattern matches `number`, appended to `out` in walk order.
     pub(crate) fn lookup(&self, peers: &[Arc<DialPeer>], number: &Digits, out: &mut Vec<Hit>) {
-        if !self.nodes.is_empty() {
-            self.visit(peers, number, 0, 0, 0, out);
+        self.walk(peers, number, out);
+    }
+
+    /// Every match, reported to `sink` in walk order.
+    pub(crate) fn walk<S: Sink>(&self, peers: &[Arc<DialPeer>], number: &Digits, sink: &mut S) {
+        let Some(direct) = &self.direct else {
+            self.visit(peers, number, 0, 0, 0, sink);
+            return;
+        };
+        // Above the table's depth nothing can match (see `Direct`).
+        let Some(first) = number.indices().get(..direct.len) else {
+            return;
+        };
+        let mut i = 0;
+        for &c in first {
+            if c > 9 {
+                return;
+            }
+            i = i * 10 + usize::from(c);
+        }
+        if let Some(&o) = direct.records.get(i)
+            && o != NO_RECORD
+        {
+            // Each record above had one explicit digit, its edge's; the one at `o`
+            // counts its own.
+            let above = to_u32(direct.len - 1);
+            self.visit(peers, number, o as usize, direct.len, above, sink);
         }
     }
 
-    /// The run edge `e` taken at `depth` (the digit there already tested): where it
-    /// leads, if the number goes on through the whole run.
-    fn follow(&self, digits: &[u8], e: &Edge, depth: usize) -> Option<usize> {
-        let end = depth + 1 + usize::from(e.run_len);
-        // A number that ends inside a run matches nothing there: runs hold no
-        // terminals.
-        let rest = digits.get(depth + 1..end)?;
-        let run = self.runs.get(e.run as usize..).unwrap_or_default();
-        rest.iter()
-            .zip(run)
-            .all(|(&d, m)| m & (1 << d) != 0)
-            .then_some(end)
-    }
-
-    fn visit(
+    /// The record at `o`, entered at `depth` (its edge's first character, if any,
+    /// already matched there).
+    fn visit<S: Sink>(
         &self,
         peers: &[Arc<DialPeer>],
         number: &Digits,
-        mut node: u32,
+        mut o: usize,
         mut depth: usize,
         mut explicit: u32,
-        out: &mut Vec<Hit>,
+        sink: &mut S,
     ) {
+        let w = self.words.as_slice();
         let digits = number.indices();
-        let len = digits.len();
-        // The literal edge is followed in this loop, the wildcard edges by recursion:
-        // a walk down a literal chain costs no stack.
+        // The literal edge is followed in this loop, the wildcard edges by recursion
+        // (in `extras`): a walk down a literal chain costs no stack.
         loop {
-            let Some(n) = self.nodes.get(node as usize) else {
+            let Some(&head) = w.get(o) else {
                 return;
             };
-            for &(peer, end) in slice(&self.terminals, n.terminals) {
-                let rest = len - depth;
-                let matched_len = match end {
-                    End::Open => Some(depth),
-                    End::Exact => (rest == 0).then_some(depth),
-                    End::T => Some(len.min(depth + T_MAX_DIGITS as usize)),
-                    End::TExact => (rest <= T_MAX_DIGITS as usize).then_some(len),
+            let mut p = o + 1;
+            let run_len = ((head >> RUN_SHIFT) & 0x3F) as usize;
+            explicit += head >> EXPLICIT_SHIFT;
+            if run_len != 0 {
+                // A number that ends inside a run matches nothing there: runs hold
+                // no terminals.
+                let (Some(rest), Some(sets)) =
+                    (digits.get(depth..depth + run_len), w.get(p..p + run_len))
+                else {
+                    return;
                 };
-                if let Some(matched_len) = matched_len {
-                    out.push(Hit {
-                        peer,
-                        matched: PatternMatch {
-                            explicit,
-                            matched_len,
-                        },
-                    });
+                if !rest.iter().zip(sets).all(|(&d, &m)| m & (1 << d) != 0) {
+                    return;
                 }
+                depth += run_len;
+                p += run_len;
             }
-            for &peer in slice(&self.complex, n.complex) {
-                if let Some(matched) = peers
-                    .get(peer as usize)
-                    .and_then(|p| self.key.of(p))
-                    .and_then(|pat| pat.matches(number))
-                {
-                    out.push(Hit { peer, matched });
-                }
+            let lits = head & LIT_MASK;
+            // Two or more literal edges: the ranks come first.
+            let ranked = lits & lits.wrapping_sub(1) != 0;
+            let lit0 = p + if ranked { 2 } else { 0 };
+            if head & EXTRAS != 0 {
+                let n_lit = if ranked {
+                    // Rank of 15 counts the edges of 0-14; add 15 and 16 (`#`, `+`).
+                    let below_15 = w.get(p + 1).map_or(0, |r| r >> 28);
+                    below_15 + (lits >> 15 & 1) + (lits >> 16)
+                } else {
+                    u32::from(lits != 0)
+                };
+                self.extras(peers, number, lit0 + n_lit as usize, depth, explicit, sink);
             }
             let Some(&c) = digits.get(depth) else {
                 return;
             };
             let bit = 1u32 << c;
-            let literals = n.lit.count_ones();
-            for e in slice(&self.edges, (n.edges.0 + literals, n.edges.1)) {
-                if e.mask & bit != 0
-                    && let Some(end) = self.follow(digits, e, depth)
-                {
-                    self.visit(
-                        peers,
-                        number,
-                        e.child,
-                        end,
-                        explicit + u32::from(e.explicit),
-                        out,
-                    );
-                }
-            }
-            if n.lit & bit == 0 {
+            if lits & bit == 0 {
                 return;
             }
-            let i = n.edges.0 + (n.lit & (bit - 1)).count_ones();
-            let Some(e) = self.edges.get(i as usize) else {
+            let rank = if !ranked {
+                0
+            } else if c < 16 {
+                let Some(&[lo, hi]) = w.get(p..p + 2) else {
+                    return;
+                };
+                ((u64::from(hi) << 32 | u64::from(lo)) >> (4 * c)) & 15
+            } else {
+                u64::from((lits & 0xFFFF).count_ones())
+            };
+            let Some(&child) = w.get(lit0 + rank as usize) else {
                 return;
             };
-            let Some(end) = self.follow(digits, e, depth) else {
-                return;
-            };
-            node = e.child;
-            depth = end;
-            explicit += u32::from(e.explicit);
+            o = child as usize;
+            depth += 1;
         }
+    }
+
+    /// The terminals, complex patterns and wildcard edges of a record, at `p`.
+    fn extras<S: Sink>(
+        &self,
+        peers: &[Arc<DialPeer>],
+        number: &Digits,
+        p: usize,
+        depth: usize,
+        explicit: u32,
+        sink: &mut S,
+    ) {
+        let w = self.words.as_slice();
+        let digits = number.indices();
+        let len = digits.len();
+        let Some(&[n_term, n_complex, n_wild]) = w.get(p..p + 3) else {
+            return;
+        };
+        let mut p = p + 3;
+        let end = p + 2 * n_term as usize;
+        let rest = len - depth;
+        for &[peer, meta] in w.get(p..end).unwrap_or_default().as_chunks::<2>().0 {
+            let matched_len = match meta & 3 {
+                0 => Some(depth),
+                1 => (rest == 0).then_some(depth),
+                2 => Some(len.min(depth + T_MAX_DIGITS as usize)),
+                _ => (rest <= T_MAX_DIGITS as usize).then_some(len),
+            };
+            if let Some(matched_len) = matched_len {
+                let matched = PatternMatch {
+                    explicit,
+                    matched_len,
+                };
+                sink.hit(Hit { peer, matched }, Some((meta >> 8) as u8));
+            }
+        }
+        p = end;
+        let end = p + n_complex as usize;
+        for &peer in w.get(p..end).unwrap_or_default() {
+            if let Some(matched) = peers
+                .get(peer as usize)
+                .and_then(|p| self.key.of(p))
+                .and_then(|pat| pat.matches(number))
+            {
+                sink.hit(Hit { peer, matched }, None);
+            }
+        }
+        p = end;
+        let Some(&c) = digits.get(depth) else {
+            return;
+        };
+        let bit = 1u32 << c;
+        let end = p + 2 * n_wild as usize;
+        for &[set, child] in w.get(p..end).unwrap_or_default().as_chunks::<2>().0 {
+            if set & bit != 0 {
+                self.visit(peers, number, child as usize, depth + 1, explicit, sink);
+            }
+        }
+    }
+
+    /// One record decoded, for tests: (literal mask, run sets, literal children,
+    /// terminals as (peer, meta), complex peers, wildcard edges as (set, child)).
+    #[cfg(test)]
+    #[expect(clippy::type_complexity, reason = "a test view of one record")]
+    fn record(&self, o: usize) -> (u32, &[u32], &[u32], Vec<[u32; 2]>, &[u32], Vec<[u32; 2]>) {
+        let w = &self.words;
+        let head = w[o];
+        let lits = head & LIT_MASK;
+        let run_len = ((head >> RUN_SHIFT) & 0x3F) as usize;
+        let run = &w[o + 1..o + 1 + run_len];
+        let n_lit = lits.count_ones() as usize;
+        let lit0 = o + 1 + run_len + if n_lit >= 2 { 2 } else { 0 };
+        let children = &w[lit0..lit0 + n_lit];
+        if head & EXTRAS == 0 {
+            return (lits, run, children, Vec::new(), &[], Vec::new());
+        }
+        let p = lit0 + n_lit;
+        let (n_term, n_complex, n_wild) = (w[p] as usize, w[p + 1] as usize, w[p + 2] as usize);
+        let t0 = p + 3;
+        let c0 = t0 + 2 * n_term;
+        let e0 = c0 + n_complex;
+        (
+            lits,
+            run,
+            children,
+            w[t0..c0].as_chunks::<2>().0.to_vec(),
+            &w[c0..e0],
+            w[e0..e0 + 2 * n_wild].as_chunks::<2>().0.to_vec(),
+        )
     }
 }
 
@@ -454,7 +674,7 @@ mod tests {
     fn walk(patterns: &[&str], number: &str) -> Vec<(u32, u32, usize)> {
         let mut b = TrieBuilder::new(Key::DestinationPattern);
         for (i, p) in patterns.iter().enumerate() {
-            b.insert(to_u32(i), &Pattern::parse(p).expect("pattern"));
+            b.insert(to_u32(i), &Pattern::parse(p).expect("pattern"), 0);
         }
         let t = b.freeze();
         let mut out = Vec::new();
@@ -516,27 +736,112 @@ mod tests {
         }
     }
 
+    fn freeze(patterns: &[&str]) -> Trie {
+        let mut b = TrieBuilder::new(Key::DestinationPattern);
+        for (i, p) in patterns.iter().enumerate() {
+            b.insert(to_u32(i), &Pattern::parse(p).expect("pattern"), 0);
+        }
+        b.freeze()
+    }
+
+    /// Patterns under four-digit literal prefixes: the top levels are plain, so the
+    /// walk starts from a direct table; it must agree with the exact matcher for
+    /// short numbers, non-digits in the prefix and numbers reaching the leaves.
+    #[test]
+    fn direct_table_walk_agrees_with_the_exact_matcher() {
+        let mut patterns = Vec::new();
+        for a in 0..10 {
+            for b in [1, 5, 9] {
+                for c in [0, 4, 7] {
+                    patterns.push(format!("{a}{b}{c}1T"));
+                    patterns.push(format!("{a}{b}{c}2[2-9]..$"));
+                    patterns.push(format!("{a}{b}{c}212$"));
+                    patterns.push(format!("{a}{b}{c}1.3"));
+                }
+            }
+        }
+        let mut refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
+        // 90 of 1,000 three-digit prefixes used; four digits deep the `T` terminals.
+        assert_eq!(freeze(&refs).direct.map(|d| d.len), Some(3));
+        // A `*` one digit deep stops the table above it.
+        assert_eq!(
+            freeze(&[&refs[..], &["1*11"]].concat())
+                .direct
+                .map(|d| d.len),
+            Some(1)
+        );
+        // A terminal two digits deep too.
+        assert_eq!(
+            freeze(&[&refs[..], &["15"]].concat()).direct.map(|d| d.len),
+            Some(2)
+        );
+        refs.push("1*11");
+        let numbers = [
+            "", "1", "15", "150", "1501", "15012", "1501999", "15022", "150212", "1502123",
+            "1502999", "15029999", "1502A3", "1513", "1*11", "1*51", "0970333", "99491", "9119",
+            "#",
+        ];
+        for with_star in [false, true] {
+            let patterns = if with_star {
+                &refs[..]
+            } else {
+                &refs[..refs.len() - 1]
+            };
+            for number in numbers {
+                let digits = Digits::parse(number).expect("number");
+                let mut want: Vec<_> = patterns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        let m = Pattern::parse(p).expect("pattern").matches(&digits)?;
+                        Some((to_u32(i), m.explicit, m.matched_len))
+                    })
+                    .collect();
+                want.sort_unstable();
+                assert_eq!(walk(patterns, number), want, "{number} {with_star}");
+            }
+        }
+    }
+
     #[test]
     fn literal_edges_sit_in_digit_order_before_wildcards() {
         let mut b = TrieBuilder::new(Key::DestinationPattern);
         for (i, p) in ["7", ".", "3", "+", "[2-4]", "0"].iter().enumerate() {
-            b.insert(to_u32(i), &Pattern::parse(p).expect("pattern"));
+            b.insert(to_u32(i), &Pattern::parse(p).expect("pattern"), 0);
         }
         let t = b.freeze();
-        let root = t.nodes[0];
-        let masks: Vec<u32> = slice(&t.edges, root.edges).iter().map(|e| e.mask).collect();
+        let (lits, run, children, terminals, complex, wild) = t.record(0);
         let (zero, three, seven, plus) = (1, 1 << 3, 1 << 7, 1 << 16);
-        assert_eq!(root.lit, zero | three | seven | plus);
+        assert_eq!(lits, zero | three | seven | plus);
+        assert_eq!((run, terminals, complex), (&[][..], vec![], &[][..]));
+        // Wildcard edges in insertion order.
+        let sets: Vec<u32> = wild.iter().map(|e| e[0]).collect();
+        assert_eq!(sets, [crate::routing::pattern::ANY_DIGIT, 0b1_1100]);
+        // The literal children by digit, each the record of one terminal.
+        let peers: Vec<u32> = children
+            .iter()
+            .map(|&c| {
+                let (_, _, _, terminals, _, _) = t.record(c as usize);
+                assert_eq!(terminals.len(), 1, "one terminal at {c}");
+                terminals[0][0]
+            })
+            .collect();
+        assert_eq!(peers, [5, 2, 0, 3], "children of 0, 3, 7, +");
+        // The walk finds each child by its rank: the number "7" reaches peer 0 ("7")
+        // and the wildcard pattern that takes a 7 ("."), not "[2-4]".
         assert_eq!(
-            masks,
-            [
-                zero,
-                three,
-                seven,
-                plus,
-                crate::routing::pattern::ANY_DIGIT,
-                0b1_1100
-            ]
+            walk(&["7", ".", "3", "+", "[2-4]", "0"], "7"),
+            [(0, 1, 1), (1, 0, 1)]
         );
+    }
+
+    #[test]
+    fn a_chain_longer_than_one_run_still_matches_exactly() {
+        // 130 characters after the 9: more than one record's run holds.
+        let long = format!("9{}", "[0-9]".repeat(130));
+        let patterns = [long.as_str(), "9T", "91"];
+        assert_eq!(walk(&patterns, "91"), [(1, 1, 2), (2, 2, 2)]);
+        let max = format!("9{}", "1".repeat(63));
+        assert_eq!(walk(&patterns, &max), [(1, 1, 33), (2, 2, 2)]);
     }
 }
