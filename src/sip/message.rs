@@ -606,26 +606,53 @@ fn has_uri(value: &str) -> bool {
 /// The URI of a name-addr (`"x" <uri>;p`) or addr-spec (`uri;p`) value.
 pub(crate) fn angle_uri(value: &str) -> Option<&str> {
     let value = value.trim();
-    let uri = if let Some(open) = value.find('<') {
-        let close = value[open..].find('>')? + open;
-        &value[open + 1..close]
+    let uri = if let Some((_, inside)) = split_once_byte(value, b'<') {
+        split_once_byte(inside, b'>')?.0
     } else {
-        value.split(';').next()?.trim()
+        split_once_byte(value, b';')
+            .map_or(value, |(u, _)| u)
+            .trim()
     };
-    uri.contains(':').then_some(uri)
+    uri.bytes().any(|b| b == b':').then_some(uri)
 }
 
 /// A header parameter (after the URI, outside `<>` and quotes), e.g. `tag`.
 pub(crate) fn header_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    let params = match value.rfind('>') {
+    let params = match value.bytes().rposition(|b| b == b'>') {
         Some(close) => &value[close + 1..],
-        None => value.split_once(';').map_or("", |(_, p)| p),
+        None => split_once_byte(value, b';').map_or("", |(_, p)| p),
     };
-    params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
+    split_byte(params, b';').find_map(|p| {
+        let (k, v) = split_once_byte(p, b'=')?;
         k.trim()
             .eq_ignore_ascii_case(name)
             .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// `str::split_once` at an ASCII byte. A plain scan: on the few dozen bytes of a header
+/// value the general searcher's per-call setup cost more than the search (about a tenth
+/// of the instructions of parsing a message went to it).
+pub(crate) fn split_once_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == byte)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// `str::split` at an ASCII byte, with the same plain scan as [`split_once_byte`].
+pub(crate) fn split_byte(s: &str, byte: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match split_once_byte(r, byte) {
+            Some((head, tail)) => {
+                rest = Some(tail);
+                Some(head)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
     })
 }
 
@@ -657,17 +684,45 @@ pub(crate) fn uri_host_port(uri: &str) -> Option<(&str, Option<u16>)> {
 
 /// The user part of a SIP URI (the dialled number of a Request-URI).
 pub(crate) fn uri_user(uri: &str) -> Option<&str> {
-    let rest = uri.split_once(':')?.1;
-    let (user, _) = rest.split_once('@')?;
-    Some(user.split(';').next().unwrap_or(user))
+    let rest = split_once_byte(uri, b':')?.1;
+    let (user, _) = split_once_byte(rest, b'@')?;
+    Some(split_once_byte(user, b';').map_or(user, |(u, _)| u))
 }
 
 /// Formats an address for a URI or Via: IPv6 in brackets.
 pub(crate) fn host_text(ip: IpAddr) -> String {
     match ip {
-        IpAddr::V4(v4) => v4.to_string(),
+        // By hand: every Via, Contact and SDP prints one, and the fmt machinery behind
+        // `to_string` cost more than the rest of building a Via.
+        IpAddr::V4(v4) => {
+            let mut s = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_decimal(&mut s, octet);
+            }
+            s
+        }
         IpAddr::V6(v6) => format!("[{v6}]"),
     }
+}
+
+/// Appends a number in decimal without the fmt machinery (status codes, ports, lengths,
+/// address octets).
+pub(crate) fn push_decimal(s: &mut String, n: impl Into<u64>) {
+    let mut n = n.into();
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// Builds one outgoing message as text; [`Writer::finish`] adds Content-Length and the body.
@@ -846,24 +901,6 @@ fn stamp_via(out: &mut String, via: &str, ip: IpAddr, port: u16) {
     out.push_str(";received=");
     // An address prints without allocating through write!; to_string() would allocate.
     let _ = write!(out, "{ip}");
-}
-
-/// Appends a number in decimal without the fmt machinery (status codes, ports, lengths).
-fn push_decimal(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        // n % 10 < 10, so the cast cannot truncate.
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
 }
 
 /// The usual phrase for a status code (free text; only the code matters to a machine).

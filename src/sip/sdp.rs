@@ -13,6 +13,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::message::{host_text, push_decimal, split_once_byte};
+
 /// A G.711 law. The payload types are the static ones of RFC 3551.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -152,24 +154,33 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
     let mut session_dir = Direction::SendRecv;
     let mut streams = 0;
     let mut audio: Option<(u16, Vec<u8>, Option<IpAddr>, Direction)> = None;
-    let mut rtpmaps: Vec<(u8, String)> = Vec::new();
+    let mut rtpmaps: Vec<(u8, &str)> = Vec::new();
     let mut ptime = None;
     let mut in_audio = false;
     let mut saw_version = false;
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
-        let Some((kind, value)) = line.split_once('=') else {
+        let Some((kind, value)) = split_once_byte(line, b'=') else {
             continue;
         };
         match kind {
             "v" => saw_version = value.trim() == "0",
             "o" => {
-                let f: Vec<&str> = value.split_ascii_whitespace().collect();
-                if f.len() != 6 {
+                // username sess-id sess-version nettype addrtype address: six fields.
+                let mut f = value.split_ascii_whitespace();
+                let (Some(_), Some(id), Some(version), Some(_), Some(_), Some(_), None) = (
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                ) else {
                     return Err(Error::Malformed);
-                }
-                let id = f[1].parse().map_err(|_| Error::Malformed)?;
-                let version = f[2].parse().map_err(|_| Error::Malformed)?;
+                };
+                let id = id.parse().map_err(|_| Error::Malformed)?;
+                let version = version.parse().map_err(|_| Error::Malformed)?;
                 origin = Some((id, version));
             }
             "c" => {
@@ -182,15 +193,16 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
             }
             "m" => {
                 streams += 1;
-                let f: Vec<&str> = value.split_ascii_whitespace().collect();
-                if f.len() < 3 {
+                // media port[/count] proto format...
+                let mut f = value.split_ascii_whitespace();
+                let (Some(media), Some(port), Some(proto)) = (f.next(), f.next(), f.next()) else {
                     return Err(Error::Malformed);
-                }
-                in_audio = f[0] == "audio" && audio.is_none() && f[2].starts_with("RTP/AVP");
+                };
+                in_audio = media == "audio" && audio.is_none() && proto.starts_with("RTP/AVP");
                 if in_audio {
-                    let port = f[1].split('/').next().unwrap_or("");
+                    let port = port.split('/').next().unwrap_or("");
                     let port: u16 = port.parse().map_err(|_| Error::Malformed)?;
-                    let formats = f[3..].iter().filter_map(|p| p.parse().ok()).collect();
+                    let formats = f.filter_map(|p| p.parse().ok()).collect();
                     audio = Some((port, formats, None, session_dir));
                 }
             }
@@ -213,7 +225,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
                         if let Some((pt, enc)) = map.split_once(' ')
                             && let Ok(pt) = pt.trim().parse()
                         {
-                            rtpmaps.push((pt, enc.trim().to_owned()));
+                            rtpmaps.push((pt, enc.trim()));
                         }
                     } else if let Some(p) = value.strip_prefix("ptime:") {
                         ptime = p.trim().parse().ok();
@@ -235,12 +247,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
             if ip.is_unspecified() && direction == Direction::SendRecv {
                 direction = Direction::SendOnly;
             }
-            let rtpmap = |pt: u8| {
-                rtpmaps
-                    .iter()
-                    .find(|(p, _)| *p == pt)
-                    .map(|(_, e)| e.as_str())
-            };
+            let rtpmap = |pt: u8| rtpmaps.iter().find(|(p, _)| *p == pt).map(|&(_, e)| e);
             let codecs = formats
                 .iter()
                 .filter_map(|&pt| Codec::from_payload(pt, rtpmap(pt)))
@@ -314,30 +321,18 @@ impl Local {
     /// Prints the description (CRLF line ends, RFC 4566 §5).
     pub(crate) fn print(&self) -> Vec<u8> {
         // push_str over write!: the fmt machinery was most of this function's cost.
-        fn num(s: &mut String, n: impl Into<u64>) {
-            let mut digits = [0u8; 20];
-            let mut n = n.into();
-            let mut i = digits.len();
-            loop {
-                i -= 1;
-                digits[i] = b'0' + u8::try_from(n % 10).unwrap_or(0);
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            for &d in &digits[i..] {
-                s.push(char::from(d));
-            }
-        }
         let ip = self.rtp.ip();
         let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
-        let ip = ip.to_string();
+        // SDP writes IPv6 bare (no brackets, RFC 4566 section 5.7).
+        let ip = match ip {
+            IpAddr::V4(_) => host_text(ip),
+            IpAddr::V6(v6) => v6.to_string(),
+        };
         let mut s = String::with_capacity(256);
         s.push_str("v=0\r\no=dialgate ");
-        num(&mut s, self.session_id);
+        push_decimal(&mut s, self.session_id);
         s.push(' ');
-        num(&mut s, self.version);
+        push_decimal(&mut s, self.version);
         for part in [
             " IN ",
             family,
@@ -351,33 +346,33 @@ impl Local {
             s.push_str(part);
         }
         s.push_str("\r\nt=0 0\r\nm=audio ");
-        num(&mut s, self.rtp.port());
+        push_decimal(&mut s, self.rtp.port());
         s.push_str(" RTP/AVP");
         for c in &self.codecs {
             s.push(' ');
-            num(&mut s, c.payload_type());
+            push_decimal(&mut s, c.payload_type());
         }
         if let Some(pt) = self.telephone_event {
             s.push(' ');
-            num(&mut s, pt);
+            push_decimal(&mut s, pt);
         }
         s.push_str("\r\n");
         for c in &self.codecs {
             s.push_str("a=rtpmap:");
-            num(&mut s, c.payload_type());
+            push_decimal(&mut s, c.payload_type());
             s.push(' ');
             s.push_str(c.encoding());
             s.push_str("/8000\r\n");
         }
         if let Some(pt) = self.telephone_event {
             s.push_str("a=rtpmap:");
-            num(&mut s, pt);
+            push_decimal(&mut s, pt);
             s.push_str(" telephone-event/8000\r\na=fmtp:");
-            num(&mut s, pt);
+            push_decimal(&mut s, pt);
             s.push_str(" 0-16\r\n");
         }
         s.push_str("a=ptime:");
-        num(&mut s, self.ptime);
+        push_decimal(&mut s, self.ptime);
         s.push_str("\r\na=");
         s.push_str(self.direction.attribute());
         s.push_str("\r\n");
