@@ -533,7 +533,7 @@ impl<'a> Iterator for SplitComma<'a> {
 /// Parses `SIP/2.0/UDP host[:port];params`.
 pub(crate) fn parse_via(value: &str) -> Option<Via> {
     let (proto, rest) = value.trim().split_once(|c: char| c.is_ascii_whitespace())?;
-    let mut proto_parts = proto.split('/').map(str::trim);
+    let mut proto_parts = split_byte(proto, b'/').map(str::trim);
     let (Some(name), Some(version), Some(transport)) =
         (proto_parts.next(), proto_parts.next(), proto_parts.next())
     else {
@@ -543,15 +543,14 @@ pub(crate) fn parse_via(value: &str) -> Option<Via> {
         return None;
     }
     let transport = Transport::parse(transport)?;
-    let mut params = rest.split(';');
+    let mut params = split_byte(rest, b';');
     let sent_by = params.next()?.trim();
     let (host, port) = split_host_port(sent_by)?;
     let mut branch = None;
     let mut rport = false;
     for p in params {
-        let (k, v) = p
-            .split_once('=')
-            .map_or((p.trim(), None), |(k, v)| (k.trim(), Some(v.trim())));
+        let (k, v) =
+            split_once_byte(p, b'=').map_or((p.trim(), None), |(k, v)| (k.trim(), Some(v.trim())));
         if k.eq_ignore_ascii_case("branch") {
             branch = v.map(str::to_owned);
         } else if k.eq_ignore_ascii_case("rport") && v.is_none() {
@@ -573,7 +572,7 @@ pub(crate) fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
         return None;
     }
     if let Some(rest) = s.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']')?;
+        let (host, tail) = split_once_byte(rest, b']')?;
         let port = match tail.strip_prefix(':') {
             Some(p) => Some(p.parse().ok()?),
             None if tail.is_empty() => None,
@@ -581,8 +580,10 @@ pub(crate) fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
         };
         return Some((host, port));
     }
-    match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => Some((h, Some(p.parse().ok()?))),
+    // One colon is host:port; more is a bare IPv6 address without a port.
+    let colon = s.bytes().rposition(|b| b == b':');
+    match colon.map(|i| (&s[..i], &s[i + 1..])) {
+        Some((h, p)) if !h.bytes().any(|b| b == b':') => Some((h, Some(p.parse().ok()?))),
         _ => Some((s, None)),
     }
     .filter(|(h, _)| !h.is_empty())
@@ -722,7 +723,7 @@ pub(crate) fn push_decimal(s: &mut String, n: impl Into<u64>) {
             break;
         }
     }
-    s.extend(digits[i..].iter().map(|&d| char::from(d)));
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// Builds one outgoing message as text; [`Writer::finish`] adds Content-Length and the body.

@@ -13,7 +13,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::message::{host_text, push_decimal, split_once_byte};
+use super::message::{host_text, push_decimal, split_byte, split_once_byte};
 
 /// A G.711 law. The payload types are the static ones of RFC 3551.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -158,7 +158,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
     let mut ptime = None;
     let mut in_audio = false;
     let mut saw_version = false;
-    for line in text.lines() {
+    for line in split_byte(text, b'\n') {
         let line = line.trim_end_matches('\r');
         let Some((kind, value)) = split_once_byte(line, b'=') else {
             continue;
@@ -277,12 +277,13 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
 }
 
 fn parse_connection(value: &str) -> Result<IpAddr, Error> {
-    let f: Vec<&str> = value.split_ascii_whitespace().collect();
-    if f.len() != 3 || f[0] != "IN" {
+    // nettype addrtype connection-address
+    let mut f = value.split_ascii_whitespace();
+    let (Some("IN"), Some(_), Some(addr), None) = (f.next(), f.next(), f.next(), f.next()) else {
         return Err(Error::Malformed);
-    }
+    };
     // A multicast TTL suffix (`/127`) is not used for unicast voice; drop it.
-    let addr = f[2].split('/').next().unwrap_or("");
+    let addr = split_once_byte(addr, b'/').map_or(addr, |(a, _)| a);
     addr.parse().map_err(|_| Error::Malformed)
 }
 
