@@ -127,20 +127,9 @@ impl Playout {
     /// Store `payload` (already in the line law) at RTP timestamp `ts`.
     pub fn write(&mut self, ts: u32, payload: &[u8]) {
         let len = payload.len().min(RING / 2) as u32;
-        if !self.playing {
-            self.start(ts);
-        }
-        let ahead = ts.wrapping_sub(self.read_ts);
-        if ahead as i32 <= -(len as i32) {
-            self.stats.late += 1;
+        let Some(ahead) = self.admit(ts, len) else {
             return;
-        }
-        if ahead > RING as u32 / 2 && (ahead as i32) > 0 {
-            // Far ahead of playout: a jump the sender made; start over at it.
-            self.stats.resets += 1;
-            self.filled.fill(0);
-            self.start(ts);
-        }
+        };
         // Octets whose time has already been played are skipped (`ahead` < 0 here means
         // fewer than `len` of them, or the packet was dropped above as late).
         let skip = if (ahead as i32) < 0 {
@@ -159,7 +148,31 @@ impl Playout {
             t = t.wrapping_add(n as u32);
             rest = &rest[n..];
         }
-        let end = ts.wrapping_add(len);
+        self.note_end(ts.wrapping_add(len));
+    }
+
+    /// Whether `len` octets at `ts` can still be played (a packet wholly in the past is
+    /// counted late); restarts on the first packet and on a jump far ahead. Returns how
+    /// far `ts` is ahead of playout.
+    fn admit(&mut self, ts: u32, len: u32) -> Option<u32> {
+        if !self.playing {
+            self.start(ts);
+        }
+        let ahead = ts.wrapping_sub(self.read_ts);
+        if ahead as i32 <= -(len as i32) {
+            self.stats.late += 1;
+            return None;
+        }
+        if ahead > RING as u32 / 2 && (ahead as i32) > 0 {
+            // Far ahead of playout: a jump the sender made; start over at it.
+            self.stats.resets += 1;
+            self.filled.fill(0);
+            self.start(ts);
+        }
+        Some(ahead)
+    }
+
+    fn note_end(&mut self, end: u32) {
         if (end.wrapping_sub(self.newest_end) as i32) > 0 {
             self.newest_end = end;
         }
@@ -456,20 +469,11 @@ mod run_equivalence {
         }
     }
 
+    /// The same admission, then one octet at a time.
     fn write_octets(p: &mut Playout, ts: u32, payload: &[u8]) {
         let len = payload.len().min(RING / 2) as u32;
-        if !p.playing {
-            p.start(ts);
-        }
-        let ahead = ts.wrapping_sub(p.read_ts);
-        if ahead as i32 <= -(len as i32) {
-            p.stats.late += 1;
+        if p.admit(ts, len).is_none() {
             return;
-        }
-        if ahead > RING as u32 / 2 && (ahead as i32) > 0 {
-            p.stats.resets += 1;
-            p.filled.fill(0);
-            p.start(ts);
         }
         for (i, &octet) in payload[..len as usize].iter().enumerate() {
             let t = ts.wrapping_add(i as u32);
@@ -480,10 +484,7 @@ mod run_equivalence {
             p.ring[pos] = octet;
             p.filled[pos / 64] |= 1 << (pos % 64);
         }
-        let end = ts.wrapping_add(len);
-        if (end.wrapping_sub(p.newest_end) as i32) > 0 {
-            p.newest_end = end;
-        }
+        p.note_end(ts.wrapping_add(len));
     }
 
     #[derive(Clone, Debug)]
