@@ -190,6 +190,10 @@ fn sender_thread(
         .name("far-tx".into())
         .spawn(move || {
             let start = Instant::now();
+            // Leg i talks to far socket i mod the number of sockets.
+            let legs_of: Vec<Vec<usize>> = (0..far.len())
+                .map(|f| (f..targets.len()).step_by(far.len()).collect())
+                .collect();
             let mut bufs = vec![[0u8; 200]; TX_BATCH];
             let mut lens = [0usize; TX_BATCH];
             let mut late = Histogram::new();
@@ -202,8 +206,7 @@ fn sender_thread(
                 // Per far socket, its legs' packets in batches of one `sendmmsg` each: the
                 // phones stand in for many hosts, and their system calls share the cores
                 // with the gateway's.
-                for (f, socket) in far.iter().enumerate() {
-                    let legs: Vec<usize> = (f..targets.len()).step_by(far.len()).collect();
+                for (socket, legs) in far.iter().zip(&legs_of) {
                     for chunk in legs.chunks(TX_BATCH) {
                         for (slot, &i) in chunk.iter().enumerate() {
                             let h = rtp::Header {

@@ -6,9 +6,12 @@
     reason = "test helpers: a failed setup should fail the test"
 )]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::next_call_event as next;
 use dialgate::sip::{
     CallId, Command, Config, Endpoint, Event, Listen, LocalMedia, Outgoing, Party, Peer,
     Provisional, Stats, Timers, Transport,
@@ -51,19 +54,6 @@ async fn pair(transport: Transport) -> (Endpoint, Endpoint) {
     .await
     .unwrap();
     (a, b)
-}
-
-/// The next call event (`Placed`, the Call-ID report of our INVITEs, is skipped).
-async fn next(ep: &mut Endpoint) -> Event {
-    loop {
-        let e = timeout(Duration::from_secs(5), ep.next_event())
-            .await
-            .expect("event in time")
-            .expect("endpoint alive");
-        if !matches!(e, Event::Placed { .. }) {
-            return e;
-        }
-    }
 }
 
 fn place(call: CallId) -> Command {

@@ -221,7 +221,7 @@ impl Playout {
                 .min(64 - bit)
                 .min(out.len() - i);
             if run == 0 {
-                out[i] = self.next_octet();
+                out[i] = self.missing_octet();
                 i += 1;
                 continue;
             }
@@ -231,13 +231,13 @@ impl Playout {
             self.read_ts = self.read_ts.wrapping_add(run as u32);
             self.gap = 0;
             self.last = played[run - 1];
-            self.remember_run(played);
+            self.remember(played);
             i += run;
         }
     }
 
-    /// [`Self::remember`] for a run of octets.
-    fn remember_run(&mut self, run: &[u8]) {
+    /// Keep real audio (never our own concealment) for replay: the last packet-time.
+    fn remember(&mut self, run: &[u8]) {
         let n = self.packet_samples as usize;
         // Only the last packet-time counts; history is a ring read relative to its
         // position, so where the copy starts does not matter.
@@ -249,42 +249,19 @@ impl Playout {
         self.history_len = (self.history_len + run.len()).min(n);
     }
 
-    fn take(&mut self, ts: u32) -> Option<u8> {
-        let pos = (ts & MASK) as usize;
-        let bit = 1u64 << (pos % 64);
-        if self.filled[pos / 64] & bit == 0 {
-            return None;
-        }
-        self.filled[pos / 64] &= !bit;
-        Some(self.ring[pos])
-    }
-
-    fn next_octet(&mut self) -> u8 {
-        let ts = self.read_ts;
-        self.read_ts = ts.wrapping_add(1);
-        let octet = match self.take(ts) {
-            Some(o) => {
-                self.gap = 0;
-                self.remember(o);
-                o
-            }
+    /// The octet for a frame whose audio is missing: silence before the first real
+    /// octet, concealment after.
+    fn missing_octet(&mut self) -> u8 {
+        self.read_ts = self.read_ts.wrapping_add(1);
+        let octet = if self.history_len == 0 {
             // Before the first real octet, the target delay is plain silence.
-            None if self.history_len == 0 => self.law.idle_code(),
-            None => {
-                self.stats.concealed += 1;
-                self.conceal()
-            }
+            self.law.idle_code()
+        } else {
+            self.stats.concealed += 1;
+            self.conceal()
         };
         self.last = octet;
         octet
-    }
-
-    /// Keep real audio (never our own concealment) for replay.
-    fn remember(&mut self, octet: u8) {
-        let n = self.packet_samples as usize;
-        self.history[self.history_pos] = octet;
-        self.history_pos = (self.history_pos + 1) % n;
-        self.history_len = (self.history_len + 1).min(n);
     }
 
     /// Replay the last packet-time of real audio, fading to silence over two of them.
@@ -453,6 +430,22 @@ mod run_equivalence {
 
     use super::*;
 
+    /// One octet: the real one if it arrived, else what a gap plays.
+    fn next_octet(p: &mut Playout) -> u8 {
+        let pos = (p.read_ts & MASK) as usize;
+        let bit = 1u64 << (pos % 64);
+        if p.filled[pos / 64] & bit == 0 {
+            return p.missing_octet();
+        }
+        p.filled[pos / 64] &= !bit;
+        let octet = p.ring[pos];
+        p.read_ts = p.read_ts.wrapping_add(1);
+        p.gap = 0;
+        p.remember(&[octet]);
+        p.last = octet;
+        octet
+    }
+
     /// The definition: one octet at a time, steering every 160.
     fn read_octets(p: &mut Playout, out: &mut [u8]) {
         if !p.playing {
@@ -460,7 +453,7 @@ mod run_equivalence {
             return;
         }
         for o in out.iter_mut() {
-            *o = p.next_octet();
+            *o = next_octet(p);
             p.since_adjust += 1;
             if p.since_adjust >= 160 {
                 p.since_adjust = 0;

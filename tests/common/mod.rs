@@ -57,3 +57,17 @@ pub fn sipp_media_port() -> u16 {
         }
     }
 }
+
+/// The next call event of a SIP endpoint within 5 s (`Placed`, the Call-ID report of our
+/// own INVITEs, is skipped).
+pub async fn next_call_event(ep: &mut dialgate::sip::Endpoint) -> dialgate::sip::Event {
+    loop {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), ep.next_event())
+            .await
+            .expect("event in time")
+            .expect("endpoint alive");
+        if !matches!(e, dialgate::sip::Event::Placed { .. }) {
+            return e;
+        }
+    }
+}
