@@ -379,8 +379,9 @@ impl Reason {
     /// Parses `Q.850;cause=17;text="User busy"` (the first value of a list).
     pub fn parse(value: &str) -> Option<Self> {
         let first = super::message::split_comma(value).next()?;
-        let mut parts = first.split(';');
-        let protocol = match parts.next()?.trim() {
+        // Byte scans and ASCII trims: a Reason comes with every BYE and CANCEL.
+        let mut parts = super::message::split_byte(first, b';');
+        let protocol = match parts.next()?.trim_ascii() {
             p if p.eq_ignore_ascii_case("Q.850") => ReasonProtocol::Q850,
             p if p.eq_ignore_ascii_case("SIP") => ReasonProtocol::Sip,
             _ => return None,
@@ -388,13 +389,13 @@ impl Reason {
         let mut cause = None;
         let mut text = None;
         for p in parts {
-            let Some((k, v)) = p.split_once('=') else {
+            let Some((k, v)) = super::message::split_once_byte(p, b'=') else {
                 continue;
             };
-            match k.trim() {
-                k if k.eq_ignore_ascii_case("cause") => cause = v.trim().parse().ok(),
+            match k.trim_ascii() {
+                k if k.eq_ignore_ascii_case("cause") => cause = v.trim_ascii().parse().ok(),
                 k if k.eq_ignore_ascii_case("text") => {
-                    text = Some(v.trim().trim_matches('"').to_owned())
+                    text = Some(v.trim_ascii().trim_matches('"').to_owned())
                 }
                 _ => {}
             }

@@ -193,8 +193,8 @@ impl Inbound {
                 let uri = std::str::from_utf8(first)
                     .ok()
                     .and_then(|line| line.strip_suffix(" SIP/2.0"))
-                    .and_then(|line| line.split_once(' '))
-                    .map(|(_, uri)| uri.trim().to_owned());
+                    .and_then(|line| split_once_byte(line, b' '))
+                    .map(|(_, uri)| uri.trim_ascii().to_owned());
                 let start = StartLine::Request {
                     method: Method::from_rsip(r.method),
                     uri: uri.unwrap_or_else(|| r.uri.to_string()),
@@ -229,7 +229,7 @@ impl Inbound {
         fn list(out: &mut Vec<String>, value: String) {
             if value.contains(',') {
                 out.extend(split_comma(&value).map(str::to_owned));
-            } else if !value.trim().is_empty() {
+            } else if !value.trim_ascii().is_empty() {
                 out.push(trimmed(value));
             }
         }
@@ -274,7 +274,7 @@ impl Inbound {
                 H::ProxyAuthenticate(v) => {
                     challenge = challenge.or_else(|| Some((true, v.into())));
                 }
-                H::Expires(v) => expires = v.value().trim().parse().ok(),
+                H::Expires(v) => expires = v.value().trim_ascii().parse().ok(),
                 H::Require(v) => list(&mut require, v.into()),
                 _ => {}
             }
@@ -304,13 +304,16 @@ impl Inbound {
         // rsipstack cut the body at the smaller of the two, so a body shorter than the
         // declared length is one that did not all arrive (no second search for it here).
         if let Some(cl) = &content_length {
-            let cl: usize = cl.trim().parse().map_err(|_| Malformed::BadContentLength)?;
+            let cl: usize = cl
+                .trim_ascii()
+                .parse()
+                .map_err(|_| Malformed::BadContentLength)?;
             if cl > body.len() {
                 return Err(Malformed::BadContentLength);
             }
         }
         let (contact_uri, contact_expires) = match &contact {
-            Some(c) if c.trim() != "*" => {
+            Some(c) if c.trim_ascii() != "*" => {
                 let uri = angle_uri(c).ok_or(Malformed::BadHeader("Contact"))?;
                 (
                     Some(uri.to_owned()),
@@ -364,10 +367,10 @@ impl Inbound {
     /// The SDP body, if the message carries one.
     pub(crate) fn sdp(&self) -> Option<&[u8]> {
         let ct = self.content_type.as_deref()?;
-        let is_sdp = ct
-            .split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"));
+        let media_type = split_once_byte(ct, b';').map_or(ct, |(t, _)| t);
+        let is_sdp = media_type
+            .trim_ascii()
+            .eq_ignore_ascii_case("application/sdp");
         (is_sdp && !self.body.is_empty()).then_some(self.body.as_slice())
     }
 
@@ -378,8 +381,17 @@ impl Inbound {
             from: self.from.clone(),
             to: self.to.clone(),
             call_id: self.call_id.clone(),
-            cseq: format!("{} {}", self.cseq, self.cseq_method.as_str()),
+            cseq: self.echo_cseq(),
         }
+    }
+
+    /// The CSeq value a response echoes (`1 INVITE`), printed without the fmt machinery.
+    pub(crate) fn echo_cseq(&self) -> String {
+        let mut cseq = String::with_capacity(16);
+        push_decimal(&mut cseq, self.cseq);
+        cseq.push(' ');
+        cseq.push_str(self.cseq_method.as_str());
+        cseq
     }
 }
 
@@ -417,8 +429,8 @@ pub(crate) fn salvage(data: &[u8]) -> Option<Echo> {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let name = name.trim();
-        let value = value.trim().to_owned();
+        let name = name.trim_ascii();
+        let value = value.trim_ascii().to_owned();
         let is = |full: &str, compact: &str| {
             name.eq_ignore_ascii_case(full) || name.eq_ignore_ascii_case(compact)
         };
@@ -450,7 +462,7 @@ fn unfold(head: &str) -> Vec<String> {
         if line.starts_with([' ', '\t']) {
             if let Some(last) = out.last_mut() {
                 last.push(' ');
-                last.push_str(line.trim());
+                last.push_str(line.trim_ascii());
             }
         } else {
             out.push(line.to_owned());
@@ -487,17 +499,17 @@ fn classify_unparsable(data: &[u8]) -> Malformed {
 
 /// The value with surrounding whitespace removed, reusing its allocation when there is none.
 fn trimmed(value: String) -> String {
-    if value.trim().len() == value.len() {
+    if value.trim_ascii().len() == value.len() {
         value
     } else {
-        value.trim().to_owned()
+        value.trim_ascii().to_owned()
     }
 }
 
 /// Splits a comma list header value, keeping commas inside quotes and angle brackets.
 pub(crate) fn split_comma(value: &str) -> impl Iterator<Item = &str> {
     SplitComma { rest: Some(value) }
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|p| !p.is_empty())
 }
 
@@ -532,8 +544,12 @@ impl<'a> Iterator for SplitComma<'a> {
 
 /// Parses `SIP/2.0/UDP host[:port];params`.
 pub(crate) fn parse_via(value: &str) -> Option<Via> {
-    let (proto, rest) = value.trim().split_once(|c: char| c.is_ascii_whitespace())?;
-    let mut proto_parts = split_byte(proto, b'/').map(str::trim);
+    // SIP's LWS is ASCII: byte scans and `trim_ascii` instead of the Unicode-aware
+    // versions, which were most of this function's cost.
+    let value = value.trim_ascii();
+    let gap = value.bytes().position(|b| b.is_ascii_whitespace())?;
+    let (proto, rest) = (&value[..gap], &value[gap + 1..]);
+    let mut proto_parts = split_byte(proto, b'/').map(str::trim_ascii);
     let (Some(name), Some(version), Some(transport)) =
         (proto_parts.next(), proto_parts.next(), proto_parts.next())
     else {
@@ -544,13 +560,14 @@ pub(crate) fn parse_via(value: &str) -> Option<Via> {
     }
     let transport = Transport::parse(transport)?;
     let mut params = split_byte(rest, b';');
-    let sent_by = params.next()?.trim();
+    let sent_by = params.next()?.trim_ascii();
     let (host, port) = split_host_port(sent_by)?;
     let mut branch = None;
     let mut rport = false;
     for p in params {
-        let (k, v) =
-            split_once_byte(p, b'=').map_or((p.trim(), None), |(k, v)| (k.trim(), Some(v.trim())));
+        let (k, v) = split_once_byte(p, b'=').map_or((p.trim_ascii(), None), |(k, v)| {
+            (k.trim_ascii(), Some(v.trim_ascii()))
+        });
         if k.eq_ignore_ascii_case("branch") {
             branch = v.map(str::to_owned);
         } else if k.eq_ignore_ascii_case("rport") && v.is_none() {
@@ -606,13 +623,13 @@ fn has_uri(value: &str) -> bool {
 
 /// The URI of a name-addr (`"x" <uri>;p`) or addr-spec (`uri;p`) value.
 pub(crate) fn angle_uri(value: &str) -> Option<&str> {
-    let value = value.trim();
+    let value = value.trim_ascii();
     let uri = if let Some((_, inside)) = split_once_byte(value, b'<') {
         split_once_byte(inside, b'>')?.0
     } else {
         split_once_byte(value, b';')
             .map_or(value, |(u, _)| u)
-            .trim()
+            .trim_ascii()
     };
     uri.bytes().any(|b| b == b':').then_some(uri)
 }
@@ -625,9 +642,9 @@ pub(crate) fn header_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
     };
     split_byte(params, b';').find_map(|p| {
         let (k, v) = split_once_byte(p, b'=')?;
-        k.trim()
+        k.trim_ascii()
             .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"'))
+            .then(|| v.trim_ascii().trim_matches('"'))
     })
 }
 
@@ -659,13 +676,18 @@ pub(crate) fn split_byte(s: &str, byte: u8) -> impl Iterator<Item = &str> {
 
 /// The value without its `tag` parameter, for building our own From/To.
 pub(crate) fn without_tag(value: &str) -> String {
-    let split_at = value
-        .rfind('>')
-        .map_or_else(|| value.find(';').unwrap_or(value.len()), |c| c + 1);
+    let split_at = value.bytes().rposition(|b| b == b'>').map_or_else(
+        || value.bytes().position(|b| b == b';').unwrap_or(value.len()),
+        |c| c + 1,
+    );
     let (head, params) = value.split_at(split_at);
-    let mut out = head.trim().to_owned();
-    for p in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let key = p.split('=').next().unwrap_or("").trim();
+    let mut out = String::with_capacity(value.len());
+    out.push_str(head.trim_ascii());
+    for p in split_byte(params, b';')
+        .map(str::trim_ascii)
+        .filter(|p| !p.is_empty())
+    {
+        let key = split_once_byte(p, b'=').map_or(p, |(k, _)| k).trim_ascii();
         if !key.eq_ignore_ascii_case("tag") {
             out.push(';');
             out.push_str(p);
@@ -676,7 +698,7 @@ pub(crate) fn without_tag(value: &str) -> String {
 
 /// The `host[:port]` of a SIP URI (`sip:user@host:port;params`), for routing a request.
 pub(crate) fn uri_host_port(uri: &str) -> Option<(&str, Option<u16>)> {
-    let uri = uri.trim().trim_start_matches('<');
+    let uri = uri.trim_ascii().trim_start_matches('<');
     let rest = uri.split_once(':')?.1;
     let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let end = rest.find([';', '?', '>']).unwrap_or(rest.len());
@@ -692,21 +714,53 @@ pub(crate) fn uri_user(uri: &str) -> Option<&str> {
 
 /// Formats an address for a URI or Via: IPv6 in brackets.
 pub(crate) fn host_text(ip: IpAddr) -> String {
+    let mut s = String::with_capacity(15);
+    push_host(&mut s, ip);
+    s
+}
+
+/// Appends an address as a URI or Via host: IPv6 in brackets (RFC 3261 §25.1).
+pub(crate) fn push_host(s: &mut String, ip: IpAddr) {
     match ip {
-        // By hand: every Via, Contact and SDP prints one, and the fmt machinery behind
-        // `to_string` cost more than the rest of building a Via.
+        IpAddr::V4(_) => push_ip(s, ip),
+        IpAddr::V6(_) => {
+            s.push('[');
+            push_ip(s, ip);
+            s.push(']');
+        }
+    }
+}
+
+/// Appends an address bare, as `received=` and SDP want it.
+pub(crate) fn push_ip(s: &mut String, ip: IpAddr) {
+    match ip {
+        // By hand: every Via, Contact, reply and SDP prints one, and the fmt machinery
+        // behind `write!` cost more than the rest of stamping a Via.
         IpAddr::V4(v4) => {
-            let mut s = String::with_capacity(15);
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
                     s.push('.');
                 }
-                push_decimal(&mut s, octet);
+                push_decimal(s, octet);
             }
-            s
         }
-        IpAddr::V6(v6) => format!("[{v6}]"),
+        // Rare, and its zero-run compression is not worth a second copy.
+        IpAddr::V6(v6) => {
+            let _ = write!(s, "{v6}");
+        }
     }
+}
+
+/// Appends `n` as `width` lowercase hex digits (tags, branches, Call-IDs), without the
+/// fmt machinery.
+pub(crate) fn push_hex(s: &mut String, n: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'0'; 16];
+    let width = width.min(16);
+    for (i, d) in out[..width].iter_mut().rev().enumerate() {
+        *d = DIGITS[((n >> (4 * i)) & 0xF) as usize];
+    }
+    push_ascii(s, &out[..width]);
 }
 
 /// Appends a number in decimal without the fmt machinery (status codes, ports, lengths,
@@ -723,7 +777,16 @@ pub(crate) fn push_decimal(s: &mut String, n: impl Into<u64>) {
             break;
         }
     }
-    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+    push_ascii(s, &digits[i..]);
+}
+
+/// Appends ASCII octets one `char` at a time: cheaper for a few digits than validating
+/// them as UTF-8 for `push_str`.
+fn push_ascii(s: &mut String, ascii: &[u8]) {
+    s.reserve(ascii.len());
+    for &b in ascii {
+        s.push(char::from(b));
+    }
 }
 
 /// Builds one outgoing message as text; [`Writer::finish`] adds Content-Length and the body.
@@ -884,8 +947,10 @@ struct Tagged<'a> {
 
 /// Appends a Via value with `received` added and `rport` filled (RFC 3581 §4).
 fn stamp_via(out: &mut String, via: &str, ip: IpAddr, port: u16) {
-    for (i, part) in via.split(';').enumerate() {
-        let key = part.split('=').next().unwrap_or("").trim();
+    for (i, part) in split_byte(via, b';').enumerate() {
+        let key = split_once_byte(part, b'=')
+            .map_or(part, |(k, _)| k)
+            .trim_ascii();
         if i > 0 && key.eq_ignore_ascii_case("received") {
             continue;
         }
@@ -900,8 +965,7 @@ fn stamp_via(out: &mut String, via: &str, ip: IpAddr, port: u16) {
         }
     }
     out.push_str(";received=");
-    // An address prints without allocating through write!; to_string() would allocate.
-    let _ = write!(out, "{ip}");
+    push_ip(out, ip);
 }
 
 /// The usual phrase for a status code (free text; only the code matters to a machine).

@@ -164,7 +164,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
             continue;
         };
         match kind {
-            "v" => saw_version = value.trim() == "0",
+            "v" => saw_version = value.trim_ascii() == "0",
             "o" => {
                 // username sess-id sess-version nettype addrtype address: six fields.
                 let mut f = value.split_ascii_whitespace();
@@ -200,14 +200,14 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
                 };
                 in_audio = media == "audio" && audio.is_none() && proto.starts_with("RTP/AVP");
                 if in_audio {
-                    let port = port.split('/').next().unwrap_or("");
+                    let port = split_once_byte(port, b'/').map_or(port, |(p, _)| p);
                     let port: u16 = port.parse().map_err(|_| Error::Malformed)?;
                     let formats = f.filter_map(|p| p.parse().ok()).collect();
                     audio = Some((port, formats, None, session_dir));
                 }
             }
             "a" => {
-                let dir = match value.trim() {
+                let dir = match value.trim_ascii() {
                     "sendrecv" => Some(Direction::SendRecv),
                     "sendonly" => Some(Direction::SendOnly),
                     "recvonly" => Some(Direction::RecvOnly),
@@ -222,16 +222,16 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
                     }
                 } else if in_audio {
                     if let Some(map) = value.strip_prefix("rtpmap:") {
-                        if let Some((pt, enc)) = map.split_once(' ')
-                            && let Ok(pt) = pt.trim().parse()
+                        if let Some((pt, enc)) = split_once_byte(map, b' ')
+                            && let Ok(pt) = pt.trim_ascii().parse()
                         {
-                            rtpmaps.push((pt, enc.trim()));
+                            rtpmaps.push((pt, enc.trim_ascii()));
                         }
                     } else if let Some(p) = value.strip_prefix("ptime:") {
-                        ptime = p.trim().parse().ok();
+                        ptime = p.trim_ascii().parse().ok();
                     }
                 } else if let Some(p) = value.strip_prefix("ptime:") {
-                    ptime = p.trim().parse().ok();
+                    ptime = p.trim_ascii().parse().ok();
                 }
             }
             _ => {}
@@ -254,9 +254,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
                 .collect();
             let telephone_event = formats.iter().copied().find(|&pt| {
                 rtpmap(pt).is_some_and(|e| {
-                    e.split('/')
-                        .next()
-                        .is_some_and(|n| n.eq_ignore_ascii_case("telephone-event"))
+                    split_once_byte(e, b'/')
+                        .map_or(e, |(n, _)| n)
+                        .eq_ignore_ascii_case("telephone-event")
                 })
             });
             Some(Media {

@@ -372,22 +372,29 @@ impl UserAgent {
             .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |(_, a)| *a)
     }
 
+    // Identifiers by hand rather than `format!`: every call makes several, and the fmt
+    // machinery cost more than the random numbers behind them.
     pub(super) fn branch(&mut self) -> String {
-        format!("z9hG4bK{:016x}", self.rng.u64(..))
+        let mut s = String::with_capacity(23);
+        s.push_str("z9hG4bK");
+        message::push_hex(&mut s, self.rng.u64(..), 16);
+        s
     }
 
     pub(super) fn tag(&mut self) -> String {
-        format!("{:08x}", self.rng.u32(..))
+        let mut s = String::with_capacity(8);
+        message::push_hex(&mut s, u64::from(self.rng.u32(..)), 8);
+        s
     }
 
     pub(super) fn new_call_id(&mut self, transport: Transport) -> String {
         let host = self.local_addr(transport).ip();
-        format!(
-            "{:016x}{:016x}@{}",
-            self.rng.u64(..),
-            self.rng.u64(..),
-            message::host_text(host)
-        )
+        let mut s = String::with_capacity(48);
+        message::push_hex(&mut s, self.rng.u64(..), 16);
+        message::push_hex(&mut s, self.rng.u64(..), 16);
+        s.push('@');
+        message::push_host(&mut s, host);
+        s
     }
 
     /// Starts a request with our Via and the dialog-independent headers.
@@ -580,9 +587,9 @@ impl UserAgent {
 
     fn handle_request(&mut self, now: Instant, input: Input<'_>, msg: Inbound) {
         let Some(method) = msg.method() else { return };
-        let via = msg.top_via.clone();
-        let dest = response_dest(&input, &via);
-        let rcvd = received(&input, &via);
+        let via = &msg.top_via;
+        let dest = response_dest(&input, via);
+        let rcvd = received(&input, via);
         // Non-INVITE retransmission: resend the cached final (§17.2.2).
         if !matches!(method, Method::Invite | Method::Ack) {
             let key = client_key(&via.branch, method);
@@ -695,7 +702,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         input: Input<'_>,
-        msg: Inbound,
+        mut msg: Inbound,
         dest: Dest,
         rcvd: Option<(IpAddr, u16)>,
     ) {
@@ -742,7 +749,7 @@ impl UserAgent {
             self.reply_simple(now, &msg, 420, dest, rcvd, &[("Unsupported", &tag)]);
             return;
         }
-        let Some(contact) = msg.contact.clone() else {
+        let Some(contact) = msg.contact.take() else {
             self.reply_simple(
                 now,
                 &msg,
@@ -790,19 +797,50 @@ impl UserAgent {
             .trying_delay
             .is_zero()
             .then(|| Writer::reply_to(100, &msg, None, rcvd).finish(None));
+        let local_party = message::without_tag(&msg.to);
+        let remote_party = message::without_tag(&msg.from);
+        let calling = Party {
+            user: message::angle_uri(&msg.from)
+                .and_then(message::uri_user)
+                .map(str::to_owned),
+            display: display_name(&msg.from),
+        };
+        let echo_cseq = msg.echo_cseq();
+        // The request is ours now: its strings move into the call instead of being copied.
+        let Inbound {
+            start,
+            vias,
+            top_via,
+            from,
+            from_tag,
+            to,
+            call_id,
+            cseq,
+            record_route,
+            asserted_identity,
+            privacy,
+            ..
+        } = msg;
+        let (request_uri, called) = match start {
+            StartLine::Request { uri, .. } => {
+                let called = message::uri_user(&uri).map(str::to_owned);
+                (uri, called)
+            }
+            StartLine::Response { .. } => (String::new(), None),
+        };
         let call = Call {
             outbound: false,
             state: CallState::Early,
             released: false,
-            sip_call_id: msg.call_id.clone(),
+            sip_call_id: call_id.clone(),
             local_tag,
-            remote_tag: msg.from_tag.clone(),
-            local_party: message::without_tag(&msg.to),
-            remote_party: message::without_tag(&msg.from),
+            remote_tag: from_tag,
+            local_party,
+            remote_party,
             remote_target: contact,
-            route_set: msg.record_route.clone(),
+            route_set: record_route,
             local_cseq: self.rng.u32(1..10_000),
-            remote_cseq: msg.cseq,
+            remote_cseq: cseq,
             dest,
             peer: self
                 .config
@@ -812,11 +850,17 @@ impl UserAgent {
             local_sdp: None,
             remote_media: offer.clone(),
             uas: Some(Box::new(UasInvite {
-                echo: msg.echo(),
-                branch: msg.top_via.branch.clone(),
+                echo: Echo {
+                    vias,
+                    from,
+                    to,
+                    call_id: call_id.clone(),
+                    cseq: echo_cseq,
+                },
+                branch: top_via.branch,
                 received: rcvd,
                 dest,
-                cseq: msg.cseq,
+                cseq,
                 last: trying.clone(),
                 trying_at: (!self.config.trying_delay.is_zero())
                     .then(|| now + self.config.trying_delay),
@@ -830,20 +874,8 @@ impl UserAgent {
             no_answer_at: Some(now + self.config.no_answer),
             linger_until: None,
         };
-        let (request_uri, called) = match &msg.start {
-            StartLine::Request { uri, .. } => {
-                (uri.clone(), message::uri_user(uri).map(str::to_owned))
-            }
-            StartLine::Response { .. } => (String::new(), None),
-        };
-        let calling = Party {
-            user: message::angle_uri(&msg.from)
-                .and_then(message::uri_user)
-                .map(str::to_owned),
-            display: display_name(&msg.from),
-        };
         tracing::info!(call = %id, source = %source, called = ?called, "inbound SIP call");
-        self.by_sip_id.insert(msg.call_id.clone(), id);
+        self.by_sip_id.insert(call_id.clone(), id);
         self.calls.insert(id, call);
         self.reschedule_call(id);
         if let Some(trying) = trying {
@@ -854,12 +886,12 @@ impl UserAgent {
             peer: self.calls.get(&id).and_then(|c| c.peer),
             source,
             transport: input.transport,
-            sip_call_id: msg.call_id.clone(),
+            sip_call_id: call_id,
             request_uri,
             called,
             calling,
-            asserted_identity: msg.asserted_identity.clone(),
-            privacy: msg.privacy.clone(),
+            asserted_identity,
+            privacy,
             offer,
         })));
     }
@@ -941,11 +973,16 @@ impl UserAgent {
             Transport::Tcp => ";transport=tcp",
             Transport::Tls => ";transport=tls",
         };
-        Some(format!(
-            "<sip:{user}@{}:{}{transport}>",
-            message::host_text(local.ip()),
-            local.port()
-        ))
+        let mut contact = String::with_capacity(64);
+        contact.push_str("<sip:");
+        contact.push_str(user);
+        contact.push('@');
+        message::push_host(&mut contact, local.ip());
+        contact.push(':');
+        message::push_decimal(&mut contact, local.port());
+        contact.push_str(transport);
+        contact.push('>');
+        Some(contact)
     }
 
     /// Handles a command from the mapper.
@@ -2090,7 +2127,7 @@ fn in_dialog_dest(call: &Call) -> Dest {
 mod tests;
 
 fn display_name(value: &str) -> Option<String> {
-    let head = value.split('<').next()?.trim();
-    let name = head.trim_matches('"').trim();
-    (!name.is_empty() && value.contains('<')).then(|| name.to_owned())
+    let (head, _) = message::split_once_byte(value, b'<')?;
+    let name = head.trim_ascii().trim_matches('"').trim_ascii();
+    (!name.is_empty()).then(|| name.to_owned())
 }
