@@ -1133,8 +1133,8 @@ dial_peers:
         ];
         for order in ["longest-match", "preference"] {
             let mut yaml = format!("settings:\n  hunt: {{order: {order}}}\ndial_peers:\n");
-            // 60 peers: the patterns six times over, preferences 0-4, tags shuffled.
-            for i in 0..60u32 {
+            // 30 peers: the patterns three times over, preferences 0-4, tags shuffled.
+            for i in 0..30u32 {
                 let tag = (i * 37) % 61 + 1;
                 let pattern = patterns[i as usize % patterns.len()];
                 yaml.push_str(&format!(

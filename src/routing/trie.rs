@@ -968,16 +968,21 @@ mod tests {
     /// lose a match the exact matcher finds.
     #[test]
     fn wildcard_edges_skip_subtrees_of_other_lengths() {
-        let patterns = ["9....$", "9.5T$", "9[2-9]..", "9.5.", "8[1-3]2$", "8[1-3]T"];
+        let patterns = [
+            "9....$", "9.5T$", "9[2-9]..", "9.5.", "8[1-3]2$", "8[1-3]T", "81",
+        ];
         let t = freeze(&patterns);
         let (_, _, children, ..) = t.record(0);
         let (eight, nine) = (children[0] as usize, children[1] as usize);
         // `.`: "9....$" ends at 5, "9.5T$" at 3 to 35, "9.5." from 4 on;
         // `[2-9]`: "9[2-9].." from 4 on.
         assert_eq!(t.wildcard_bounds(nine), [(3, NO_LIMIT), (4, NO_LIMIT)]);
-        // One `[1-3]` edge: "8[1-3]2$" ends at 3, "8[1-3]T" from 2 on.
+        // One `[1-3]` edge ("81" makes the 8 a branch, not part of a run):
+        // "8[1-3]2$" ends at 3, "8[1-3]T" from 2 on.
         assert_eq!(t.wildcard_bounds(eight), [(2, NO_LIMIT)]);
-        let exact_only = freeze(&["9....$", "9.5T$", "9..$"]);
+        // Only `$` ends under the `.`: a bounded range ("91" keeps the 9 a branch).
+        let bounded = ["9....$", "9.5T$", "9..$", "91"];
+        let exact_only = freeze(&bounded);
         let nine = exact_only.record(0).2[0] as usize;
         assert_eq!(exact_only.wildcard_bounds(nine), [(3, 35)]);
         let long_t = format!("95{}", "5".repeat(40));
@@ -986,7 +991,7 @@ mod tests {
             "842", &long_t,
         ];
         for number in numbers {
-            for set in [&patterns[..], &["9....$", "9.5T$", "9..$"]] {
+            for set in [&patterns[..], &bounded[..]] {
                 assert_eq!(walk(set, number), exact_matches(set, number), "{number}");
             }
         }
