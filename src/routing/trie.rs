@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use super::pattern::{Digits, Item, Pattern, PatternMatch, T_MAX_DIGITS};
+use super::pattern::{ANY_DIGIT, Digits, Item, Pattern, PatternMatch, T_MAX_DIGITS};
 use super::table::DialPeer;
 
 /// Which attribute a trie indexes.
@@ -217,6 +217,54 @@ impl TrieBuilder {
         }
     }
 
+    /// For each build node, the shortest and longest number any terminal or complex
+    /// pattern in its subtree can match, clamped to [`NO_LIMIT`]: a wildcard edge
+    /// whose subtree cannot match the number's length is not descended at all (a
+    /// `....$` block of another length is the usual dead branch at a prefix).
+    fn length_bounds(&self) -> Vec<(u32, u32)> {
+        let mut depth = vec![0u32; self.nodes.len()];
+        // A child is always created after its parent, so one pass in index order
+        // sees every parent's depth first, and one in reverse every child's bounds.
+        for (i, n) in self.nodes.iter().enumerate() {
+            let mut e = n.edges;
+            while e != NIL {
+                let edge = self.edges[e as usize];
+                depth[edge.child as usize] = depth[i] + 1;
+                e = edge.next;
+            }
+        }
+        let mut bounds = vec![(NO_LIMIT, 0); self.nodes.len()];
+        for i in (0..self.nodes.len()).rev() {
+            let n = self.nodes[i];
+            let d = depth[i].min(NO_LIMIT);
+            let (mut lo, mut hi) = (NO_LIMIT, 0);
+            let mut p = n.terminals;
+            while p != NIL {
+                let t = self.peers[p as usize];
+                let max = match t.end {
+                    End::Exact => d,
+                    End::TExact => (d + T_MAX_DIGITS).min(NO_LIMIT),
+                    End::Open | End::T => NO_LIMIT,
+                };
+                (lo, hi) = (lo.min(d), hi.max(max));
+                p = t.next;
+            }
+            if n.complex != NIL {
+                // Beyond its literal prefix the exact matcher decides.
+                (lo, hi) = (lo.min(d), NO_LIMIT);
+            }
+            let mut e = n.edges;
+            while e != NIL {
+                let edge = self.edges[e as usize];
+                let (clo, chi) = bounds[edge.child as usize];
+                (lo, hi) = (lo.min(clo), hi.max(chi));
+                e = edge.next;
+            }
+            bounds[i] = (lo, hi);
+        }
+        bounds
+    }
+
     /// A node with one edge and nothing ending or hanging off it: part of a run.
     fn passes_through(&self, node: u32) -> Option<BuildEdge> {
         let n = self.nodes.get(node as usize)?;
@@ -233,6 +281,7 @@ impl TrieBuilder {
     /// the wildcard branches fan out, stays within a few neighbouring cache lines.
     pub(crate) fn freeze(self) -> Trie {
         let mut words: Vec<u32> = Vec::with_capacity(self.nodes.len() * 6 + self.peers.len() * 2);
+        let bounds = self.length_bounds();
         // Sets of the run characters of records not yet laid out.
         let mut runs: Vec<u32> = Vec::with_capacity(self.edges.len());
         // Records still to lay out, last first: the build node, its run (start in
@@ -273,13 +322,18 @@ impl TrieBuilder {
             let n_term = list_len(&self.peers, n.terminals);
             let n_complex = peers.len() - n_term;
             let extras = n_term + n_complex + n_wild != 0;
+            let run = &runs[run0 as usize..(run0 + run_len) as usize];
+            let any_run = !run.is_empty() && run.iter().all(|&m| m & ANY_DIGIT == ANY_DIGIT);
             words.push(
                 n.lit
                     | run_len << RUN_SHIFT
                     | if extras { EXTRAS } else { 0 }
-                    | explicit << EXPLICIT_SHIFT,
+                    | explicit << EXPLICIT_SHIFT
+                    | if any_run { ANY_RUN } else { 0 },
             );
-            words.extend_from_slice(&runs[run0 as usize..(run0 + run_len) as usize]);
+            if !any_run {
+                words.extend_from_slice(run);
+            }
             if n_lit >= 2 {
                 // Rank of each digit 0-15 among the literal edges, one nibble each
                 // (rank <= 15 there), so a step needs no population count.
@@ -311,7 +365,8 @@ impl TrieBuilder {
                     lit0 + i
                 } else {
                     let w = wild0 + 2 * (i - n_lit);
-                    words[w] = e.mask;
+                    let (lo, hi) = bounds[e.child as usize];
+                    words[w] = e.mask | lo << MIN_LEN_SHIFT | hi << MAX_LEN_SHIFT;
                     w + 1
                 };
                 let start = runs.len();
@@ -361,8 +416,26 @@ const MAX_RUN: usize = 63;
 /// Set in a record's first word when it has terminals, complex patterns or wildcard
 /// edges: most records have none, and a walk skips the section unread.
 const EXTRAS: u32 = 1 << 23;
-/// Where the explicit-digit count of the record's edge sits in its first word.
+/// Where the explicit-digit count of the record's edge sits in its first word (7
+/// bits: an edge and its run are at most 64 characters).
 const EXPLICIT_SHIFT: u32 = 24;
+/// Set in a record's first word when every character of its run is any digit (the
+/// `...` after a block's prefix): the run's sets are not stored and a walk checks
+/// only that the number is long enough. Runs start one character deep at least, and
+/// a number has `+` only first, so such a run accepts whatever digits it meets.
+const ANY_RUN: u32 = 1 << 31;
+/// The explicit-digit count in a record's first word, once shifted down.
+const EXPLICIT_MASK: u32 = 0x7F;
+/// Where a wildcard edge's word keeps the shortest number its subtree can match
+/// (7 bits; the character set is below).
+const MIN_LEN_SHIFT: u32 = 17;
+/// Where it keeps the longest (7 bits).
+const MAX_LEN_SHIFT: u32 = 24;
+/// A length bound meaning "any": numbers are at most 64 long.
+const NO_LIMIT: u32 = 127;
+/// The character set in a wildcard edge's word.
+#[cfg(test)]
+const SET_MASK: u32 = (1 << MIN_LEN_SHIFT) - 1;
 /// The literal-edge mask in a record's first word.
 const LIT_MASK: u32 = (1 << RUN_SHIFT) - 1;
 
@@ -383,8 +456,10 @@ impl Sink for Vec<Hit> {
 /// Frozen, every node is one record in a single word array, laid out depth first:
 ///
 /// ```text
-///   lit | run_len << 17 | EXTRAS | explicit << 24   literal-edge mask; incoming run
-///   run sets              (run_len)   the characters after the edge's first
+///   lit | run_len << 17 | EXTRAS | explicit << 24 | ANY_RUN
+///                                     literal-edge mask; incoming run
+///   run sets              (run_len)   the characters after the edge's first;
+///                                     none stored with ANY_RUN
 ///   ranks 0-7, ranks 8-15 (2)         with two or more literal edges: per digit, its
 ///                                     rank among them
 ///   child                 (per literal edge, by digit)
@@ -392,7 +467,9 @@ impl Sink for Vec<Hit> {
 ///   terminals, complex, wildcard edges   counts of the sections below
 ///   peer, end | preference << 8  (per terminal)
 ///   peer                         (per complex pattern)
-///   set, child                   (per wildcard edge)
+///   set | min << 17 | max << 24, child   (per wildcard edge: the character set
+///                                        and the number lengths its subtree
+///                                        can match)
 /// ```
 ///
 /// The run and the explicit digits of an edge live in the record it leads to, so a
@@ -522,8 +599,14 @@ impl Trie {
             };
             let mut p = o + 1;
             let run_len = ((head >> RUN_SHIFT) & 0x3F) as usize;
-            explicit += head >> EXPLICIT_SHIFT;
-            if run_len != 0 {
+            explicit += head >> EXPLICIT_SHIFT & EXPLICIT_MASK;
+            if head & ANY_RUN != 0 {
+                // Every digit passes; a number ending inside the run matches nothing.
+                if depth + run_len > digits.len() {
+                    return;
+                }
+                depth += run_len;
+            } else if run_len != 0 {
                 // A number that ends inside a run matches nothing there: runs hold
                 // no terminals.
                 let (Some(rest), Some(sets)) =
@@ -627,25 +710,27 @@ impl Trie {
         };
         let bit = 1u32 << c;
         let end = p + 2 * n_wild as usize;
-        for &[set, child] in w.get(p..end).unwrap_or_default().as_chunks::<2>().0 {
-            if set & bit != 0 {
+        let len = to_u32(len);
+        for &[edge, child] in w.get(p..end).unwrap_or_default().as_chunks::<2>().0 {
+            let (min, max) = (edge >> MIN_LEN_SHIFT & 0x7F, edge >> MAX_LEN_SHIFT);
+            if edge & bit != 0 && min <= len && len <= max {
                 self.visit(peers, number, child as usize, depth + 1, explicit, sink);
             }
         }
     }
 
     /// One record decoded, for tests: (literal mask, run sets, literal children,
-    /// terminals as (peer, meta), complex peers, wildcard edges as (set, child)).
+    /// terminals as (peer, meta), complex peers, wildcard edges as (set, child);
+    /// their length bounds: [`Trie::wildcard_bounds`]).
     #[cfg(test)]
     #[expect(clippy::type_complexity, reason = "a test view of one record")]
-    fn record(&self, o: usize) -> (u32, &[u32], &[u32], Vec<[u32; 2]>, &[u32], Vec<[u32; 2]>) {
+    fn record(&self, o: usize) -> (u32, Vec<u32>, &[u32], Vec<[u32; 2]>, &[u32], Vec<[u32; 2]>) {
         let w = &self.words;
         let head = w[o];
         let lits = head & LIT_MASK;
-        let run_len = ((head >> RUN_SHIFT) & 0x3F) as usize;
-        let run = &w[o + 1..o + 1 + run_len];
+        let (run, stored) = self.run(o);
         let n_lit = lits.count_ones() as usize;
-        let lit0 = o + 1 + run_len + if n_lit >= 2 { 2 } else { 0 };
+        let lit0 = o + 1 + stored + if n_lit >= 2 { 2 } else { 0 };
         let children = &w[lit0..lit0 + n_lit];
         if head & EXTRAS == 0 {
             return (lits, run, children, Vec::new(), &[], Vec::new());
@@ -661,8 +746,48 @@ impl Trie {
             children,
             w[t0..c0].as_chunks::<2>().0.to_vec(),
             &w[c0..e0],
-            w[e0..e0 + 2 * n_wild].as_chunks::<2>().0.to_vec(),
+            w[e0..e0 + 2 * n_wild]
+                .as_chunks::<2>()
+                .0
+                .iter()
+                .map(|&[edge, child]| [edge & SET_MASK, child])
+                .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+impl Trie {
+    /// The run sets of the record at `o` (an [`ANY_RUN`] spelled out) and how many
+    /// words of them the record stores.
+    fn run(&self, o: usize) -> (Vec<u32>, usize) {
+        let head = self.words[o];
+        let run_len = ((head >> RUN_SHIFT) & 0x3F) as usize;
+        if head & ANY_RUN != 0 {
+            return (vec![ANY_DIGIT; run_len], 0);
+        }
+        (self.words[o + 1..o + 1 + run_len].to_vec(), run_len)
+    }
+
+    /// The (shortest, longest) number lengths of each wildcard edge of the record at
+    /// `o`, in edge order.
+    fn wildcard_bounds(&self, o: usize) -> Vec<(u32, u32)> {
+        let w = &self.words;
+        let head = w[o];
+        let lits = head & LIT_MASK;
+        let (_, stored) = self.run(o);
+        let n_lit = lits.count_ones() as usize;
+        let p = o + 1 + stored + if n_lit >= 2 { 2 } else { 0 } + n_lit;
+        if head & EXTRAS == 0 {
+            return Vec::new();
+        }
+        let (n_term, n_complex, n_wild) = (w[p] as usize, w[p + 1] as usize, w[p + 2] as usize);
+        let e0 = p + 3 + 2 * n_term + n_complex;
+        w[e0..e0 + 2 * n_wild]
+            .iter()
+            .step_by(2)
+            .map(|&edge| (edge >> MIN_LEN_SHIFT & 0x7F, edge >> MAX_LEN_SHIFT))
+            .collect()
     }
 }
 
@@ -816,7 +941,7 @@ mod tests {
         let (lits, run, children, terminals, complex, wild) = t.record(0);
         let (zero, three, seven, plus) = (1, 1 << 3, 1 << 7, 1 << 16);
         assert_eq!(lits, zero | three | seven | plus);
-        assert_eq!((run, terminals, complex), (&[][..], vec![], &[][..]));
+        assert_eq!((run, terminals, complex), (vec![], vec![], &[][..]));
         // Wildcard edges in insertion order.
         let sets: Vec<u32> = wild.iter().map(|e| e[0]).collect();
         assert_eq!(sets, [crate::routing::pattern::ANY_DIGIT, 0b1_1100]);
@@ -836,6 +961,40 @@ mod tests {
             walk(&["7", ".", "3", "+", "[2-4]", "0"], "7"),
             [(0, 1, 1), (1, 0, 1)]
         );
+    }
+
+    /// Each wildcard edge knows the number lengths its subtree can match, so a walk
+    /// skips a branch that cannot end at the number's length; skipping must never
+    /// lose a match the exact matcher finds.
+    #[test]
+    fn wildcard_edges_skip_subtrees_of_other_lengths() {
+        let patterns = [
+            "9....$", "9.5T$", "9[2-9]..", "9.5.", "8[1-3]2$", "8[1-3]T", "81",
+        ];
+        let t = freeze(&patterns);
+        let (_, _, children, ..) = t.record(0);
+        let (eight, nine) = (children[0] as usize, children[1] as usize);
+        // `.`: "9....$" ends at 5, "9.5T$" at 3 to 35, "9.5." from 4 on;
+        // `[2-9]`: "9[2-9].." from 4 on.
+        assert_eq!(t.wildcard_bounds(nine), [(3, NO_LIMIT), (4, NO_LIMIT)]);
+        // One `[1-3]` edge ("81" makes the 8 a branch, not part of a run):
+        // "8[1-3]2$" ends at 3, "8[1-3]T" from 2 on.
+        assert_eq!(t.wildcard_bounds(eight), [(2, NO_LIMIT)]);
+        // Only `$` ends under the `.`: a bounded range ("91" keeps the 9 a branch).
+        let bounded = ["9....$", "9.5T$", "9..$", "91"];
+        let exact_only = freeze(&bounded);
+        let nine = exact_only.record(0).2[0] as usize;
+        assert_eq!(exact_only.wildcard_bounds(nine), [(3, 35)]);
+        let long_t = format!("95{}", "5".repeat(40));
+        let numbers = [
+            "9", "95", "955", "9555", "95555", "955555", "9255", "92555", "8", "82", "822", "8222",
+            "842", &long_t,
+        ];
+        for number in numbers {
+            for set in [&patterns[..], &bounded[..]] {
+                assert_eq!(walk(set, number), exact_matches(set, number), "{number}");
+            }
+        }
     }
 
     #[test]
