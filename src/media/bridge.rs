@@ -26,10 +26,11 @@
 //! RTCP; when the leg is dropped it queues itself, its shard sends an RTCP BYE, closes
 //! both and the pair goes back to the pool, within a tick.
 //!
-//! Every producer of work publishes it (a ring position, a readiness bit, the closed
-//! flag) before it looks at `queued`, and the shard clears `queued` before it looks at
-//! the work; with a sequentially consistent fence on both sides at least one of them sees
-//! the other's write, so no work is left with its leg off the queue.
+//! Every producer of work publishes it (a ring position, the closed flag, a new remote)
+//! before it looks at `queued`, and the shard clears `queued` before it looks at the
+//! work; with a sequentially consistent fence on both sides at least one of them sees
+//! the other's write, so no work is left with its leg off the queue. For a socket,
+//! tokio's waiter lock orders the same two steps (see the `Wake` impl).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -180,6 +181,10 @@ impl LegWake {
     fn schedule(&self) {
         // Pairs with the shard's fence between clearing `queued` and looking at the work.
         fence(Ordering::SeqCst);
+        self.enqueue();
+    }
+
+    fn enqueue(&self) {
         if self.queued.load(Ordering::Relaxed) || self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -189,13 +194,17 @@ impl LegWake {
     }
 }
 
+/// tokio's driver: no fence needed. The shard registers the waker under the socket's
+/// waiter lock after clearing `queued`, and the driver takes that lock before it wakes,
+/// so a wake for a registration of this visit sees `queued` clear; readiness set before
+/// the registration is seen by the poll itself.
 impl Wake for LegWake {
     fn wake(self: Arc<Self>) {
-        self.schedule();
+        self.enqueue();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.schedule();
+        self.enqueue();
     }
 }
 
