@@ -18,13 +18,14 @@
 //! places, none of which wakes the shard's task: its socket's waker, left with tokio's
 //! driver after the socket was drained, fires when the next datagram arrives; the line
 //! side queues it when a packet-time of audio is waiting; the shard's deadline heap
-//! queues it when its RTCP report or RTP timeout is due. The next tick takes the whole
-//! queue. So packets leave within about a millisecond of their last sample arriving, the
-//! tick still batches the work (no task per leg, no task wake-up per datagram) and its
-//! cost follows the legs with work, not the legs open; with one shard per tokio worker
-//! both cores send. Ports: each leg takes an even RTP port and the odd one above it for
-//! RTCP; when the leg is dropped it queues itself, its shard sends an RTCP BYE, closes
-//! both and the pair goes back to the pool, within a tick.
+//! queues it when its RTCP report or RTP timeout is due (`set_remote` and the leg's drop
+//! queue it too). The next tick takes the whole queue and runs it in port order. So
+//! packets leave within about a millisecond of their last sample arriving, the tick
+//! still batches the work (no task per leg, no task wake-up per datagram) and its cost
+//! follows the legs with work, not the legs open; with one shard per tokio worker both
+//! cores send. Ports: each leg takes an even RTP port and the odd one above it for RTCP;
+//! when the leg is dropped it queues itself, its shard sends an RTCP BYE, closes both
+//! and the pair goes back to the pool, within a tick.
 //!
 //! Every producer of work publishes it (a ring position, the closed flag, a new remote)
 //! before it looks at `queued`, and the shard clears `queued` before it looks at the
