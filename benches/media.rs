@@ -16,7 +16,7 @@
 //! gateway's (`gw-worker`) and the whole process's per call-second; p50/p99/max of the
 //! send jitter, |inter-arrival − 20 ms| per leg on the kernel's arrival stamps; the far
 //! receivers' read lag; how late the span and the far sender ran; the engine's shard
-//! counters (ticks, time in ticks, late ticks); packets delivered each way; and bytes per
+//! counters (ticks, time in ticks, late ticks, legs visited); packets delivered each way; and bytes per
 //! call from struct sizes and buffer capacities (`Leg::footprint`).
 //!
 //! On loopback the kernel's receive path runs inside the sender's system call, so each
@@ -479,14 +479,17 @@ fn main() {
     for (i, (a, b)) in shards0.iter().zip(&shards1).enumerate() {
         let ticks = b.ticks - a.ticks;
         let busy = (b.busy - a.busy).as_secs_f64();
+        let visits = b.visits - a.visits;
         println!(
-            "  shard {i}: {} legs, {ticks} ticks ({:.0}/s), {:.1}% of wall in ticks, {:.0} us per tick, longest {} us, {} late ticks",
+            "  shard {i}: {} legs, {ticks} ticks ({:.0}/s), {:.1}% of wall in ticks, {:.0} us per tick, longest {} us, {} late ticks; {:.1} legs visited per tick, {:.2} us per visit",
             b.legs,
             ticks as f64 / wall,
             100.0 * busy / wall,
             1e6 * busy / ticks.max(1) as f64,
             b.max_busy.as_micros(),
-            b.late_ticks - a.late_ticks
+            b.late_ticks - a.late_ticks,
+            visits as f64 / ticks.max(1) as f64,
+            1e6 * busy / visits.max(1) as f64
         );
     }
     println!(

@@ -284,3 +284,161 @@ fn a_10_ms_ptime_leg_sends_each_packet_once_80_octets_wait() {
         assert_eq!(leg.stats().octets_sent, 80);
     });
 }
+
+/// Visits (legs taken off the ready queue) over all shards.
+fn visits(engine: &Engine) -> u64 {
+    engine.shard_stats().iter().map(|s| s.visits).sum()
+}
+
+fn ticks(engine: &Engine) -> u64 {
+    engine.shard_stats().iter().map(|s| s.ticks).sum()
+}
+
+#[test]
+fn a_leg_with_nothing_to_do_is_not_visited_and_each_kind_of_work_visits_it_once() {
+    runtime().block_on(async {
+        // One shard, so its counters are the legs'; the first RTCP reports are due 1.25 s
+        // after open at the earliest, after the rows below.
+        let engine = Engine::start(Config {
+            shards: 1,
+            ..config(41_600..=41_619)
+        })
+        .unwrap();
+        let phone = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+        let mut legs: Vec<_> = (0..6).map(|_| engine.open(Law::MuLaw).unwrap()).collect();
+        for leg in &legs {
+            leg.set_remote(Remote {
+                dtmf_relay: DtmfRelay::Inband,
+                ..remote(phone.local_addr().unwrap())
+            });
+        }
+        assert!(wait_until(|| ticks(&engine) > 10).await);
+        // Idle legs: the shard ticks and visits none of them.
+        let (v0, t0) = (visits(&engine), ticks(&engine));
+        assert!(wait_until(|| ticks(&engine) > t0 + 100).await);
+        assert_eq!(visits(&engine), v0, "idle legs visited");
+
+        let packet = |seq: u16| {
+            let mut buf = [0u8; 200];
+            let h = rtp::Header {
+                marker: seq == 0,
+                payload_type: rtp::PT_PCMU,
+                sequence: seq,
+                timestamp: u32::from(seq) * 160,
+                ssrc: 7,
+            };
+            let n = rtp::encode(h, &[0xFF; 160], &mut buf).unwrap();
+            buf[..n].to_vec()
+        };
+        // (work, leg it is for, visits it takes)
+        let rows: [(&str, usize, u64); 6] = [
+            ("a packet-time of line audio", 0, 1),
+            ("half a packet-time of line audio", 1, 0),
+            ("the other half", 1, 1),
+            ("an RTP datagram", 2, 1),
+            ("an RTCP datagram", 3, 1),
+            ("close", 4, 1),
+        ];
+        for (work, i, expected) in rows {
+            let before = visits(&engine);
+            let free = engine.free_pairs();
+            match work {
+                "a packet-time of line audio" => legs[i].line_end().push_from_line(&[0xFF; 160]),
+                "half a packet-time of line audio" | "the other half" => {
+                    legs[i].line_end().push_from_line(&[0xFF; 80])
+                }
+                "an RTP datagram" => {
+                    phone.send_to(&packet(0), legs[i].local_addr()).unwrap();
+                }
+                "an RTCP datagram" => {
+                    let mut rtcp = legs[i].local_addr();
+                    rtcp.set_port(rtcp.port() + 1);
+                    // Not a valid compound: counted as dropped by the stream.
+                    phone.send_to(&[0x80, 201, 0, 0], rtcp).unwrap();
+                }
+                _ => {
+                    let leg = legs.remove(i);
+                    drop(leg);
+                }
+            }
+            let served = || match work {
+                "a packet-time of line audio" | "the other half" => {
+                    legs[i].stats().packets_sent == 1
+                }
+                "half a packet-time of line audio" => false,
+                "an RTP datagram" => legs[i].stats().packets_received == 1,
+                "an RTCP datagram" => {
+                    let s = legs[i].stats();
+                    s.dropped + s.rtcp_received == 1
+                }
+                _ => engine.free_pairs() == free + 1,
+            };
+            if expected > 0 {
+                assert!(
+                    wait_until(&served).await,
+                    "{work}: {:?}",
+                    legs.get(i).map(|l| l.stats())
+                );
+            }
+            // A few more ticks: nothing visits the leg again (or at all, for half a
+            // packet-time).
+            let t = ticks(&engine);
+            assert!(wait_until(|| ticks(&engine) > t + 20).await);
+            assert_eq!(served(), expected > 0, "{work}");
+            assert_eq!(visits(&engine) - before, expected, "{work}");
+        }
+    });
+}
+
+#[test]
+fn timers_are_served_without_other_work_the_rtp_timeout_then_the_first_rtcp_report() {
+    runtime().block_on(async {
+        let engine = Engine::start(Config {
+            shards: 1,
+            rtp_timeout: Duration::from_millis(200),
+            ..config(41_640..=41_643)
+        })
+        .unwrap();
+        let phone = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+        let rtp_addr = phone.local_addr().unwrap();
+        let phone_rtcp = UdpSocket::bind((LOOPBACK, rtp_addr.port() + 1)).unwrap();
+        phone_rtcp
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut leg = engine.open(Law::MuLaw).unwrap();
+        let set_at = Instant::now();
+        leg.set_remote(remote(rtp_addr));
+        let event = tokio::time::timeout(Duration::from_secs(2), leg.next_event())
+            .await
+            .unwrap();
+        let waited = set_at.elapsed();
+        assert_eq!(event, Some(dialgate::media::Event::RtpTimeout));
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_millis(1000),
+            "{waited:?}"
+        );
+        // The first report is due 1.25 to 3.75 s after open (RFC 3550's randomised
+        // interval): the heap entry left by the timeout's visit brings it.
+        let got = tokio::task::spawn_blocking(move || {
+            let mut buf = [0u8; 1500];
+            let (n, _) = phone_rtcp.recv_from(&mut buf).unwrap();
+            buf[..n].to_vec()
+        })
+        .await
+        .unwrap();
+        let at = set_at.elapsed();
+        let compound = rtcp_types::Compound::parse(&got).unwrap();
+        assert!(
+            matches!(
+                compound.flatten().next(),
+                Some(rtcp_types::Packet::Rr(_) | rtcp_types::Packet::Sr(_))
+            ),
+            "{got:?}"
+        );
+        assert!(at >= Duration::from_millis(1200), "{at:?}");
+        // Open, set_remote, the timeout and the report: a handful of visits over more
+        // than a thousand ticks.
+        let s = engine.shard_stats()[0];
+        assert!(s.ticks > 1000 && s.visits <= 5, "{s:?}");
+    });
+}

@@ -2,29 +2,45 @@
 //! 1 ms tick task each), and the lock-free [`LineEnd`] queues to the span's stack thread.
 //!
 //! ```text
-//!  stack thread                       tokio (this engine), one task per shard
-//!  read_b_samples ─▶ LineEnd.push ─▶ [ring in ] ─┐ shard tick (1 ms, for all its legs):
-//!                                                 ├▶ datagrams waiting → Stream.handle_rtp
-//!  write_b_samples ◀ LineEnd.pull ◀─ [ring out] ◀┘   ≥ ptime waiting → handle_line /
-//!                                                    fill_line, then send RTP
+//!  stack thread                        tokio (this engine), one task per shard
+//!  read_b_samples ─▶ LineEnd.push ─▶ [ring in ] ─┐  ≥ ptime waiting: wake ─┐
+//!                                                 │  socket readable: wake ─┼▶ ready queue
+//!                                                 │  deadline (heap): wake ─┘     │
+//!  write_b_samples ◀ LineEnd.pull ◀─ [ring out] ◀┘  shard tick (1 ms): run the ◀──┘
+//!                                                    queued legs only
 //! ```
 //!
 //! The TDM side is the clock: every octet the line hands in is answered by one octet
-//! queued back out, so the two sides never drift apart. Each shard's 1 ms timer looks at
-//! each of its legs' queue depth (one atomic load) and socket readiness (tokio's, one
-//! atomic load: no system call and no task wake-up per datagram) and runs only the legs
-//! with something to do: packets leave within about a millisecond of their last sample
-//! arriving, without a timer or a task per leg, and with one shard per tokio worker
-//! both cores send. Ports: each leg takes an even RTP port and the odd one above it for
-//! RTCP; when the leg is dropped its shard sends an RTCP BYE, closes both and the pair
-//! goes back to the pool, within a tick.
+//! queued back out, so the two sides never drift apart.
+//!
+//! Each shard's 1 ms tick runs only the legs that have work, from the shard's ready queue.
+//! A leg goes on it (at most once, its `queued` flag says whether it is) from three
+//! places, none of which wakes the shard's task: its socket's waker, left with tokio's
+//! driver after the socket was drained, fires when the next datagram arrives; the line
+//! side queues it when a packet-time of audio is waiting; the shard's deadline heap
+//! queues it when its RTCP report or RTP timeout is due (`set_remote` and the leg's drop
+//! queue it too). The next tick takes the whole queue and runs it in port order. So
+//! packets leave within about a millisecond of their last sample arriving, the tick
+//! still batches the work (no task per leg, no task wake-up per datagram) and its cost
+//! follows the legs with work, not the legs open; with one shard per tokio worker both
+//! cores send. Ports: each leg takes an even RTP port and the odd one above it for RTCP;
+//! when the leg is dropped it queues itself, its shard sends an RTCP BYE, closes both
+//! and the pair goes back to the pool, within a tick.
+//!
+//! Every producer of work publishes it (a ring position, the closed flag, a new remote)
+//! before it looks at `queued`, and the shard clears `queued` before it looks at the
+//! work; with a sequentially consistent fence on both sides at least one of them sees
+//! the other's write, so no work is left with its leg off the queue. For a socket,
+//! tokio's waiter lock orders the same two steps (see the `Wake` impl).
 
-use std::collections::VecDeque;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::UdpSocket;
@@ -87,9 +103,14 @@ const LINE_QUEUE: usize = 1024;
 /// the first packet-time is still being collected.
 const PREFILL: usize = 320;
 const TICK: Duration = Duration::from_millis(1);
-/// Datagrams per receive call: a leg gets one packet per ptime, so a tick finds one or
+/// Datagrams per receive call: a leg gets one packet per ptime, so a visit finds one or
 /// two waiting and a batch of four comes back short (drained) in one call.
 const RX_BATCH: usize = 4;
+/// Receive calls per socket and visit: a flood on one leg is served a batch at a time
+/// and the leg goes back on the queue for the next tick, so it cannot hold the shard.
+const RX_CALLS_PER_VISIT: usize = 16;
+/// `deadline_ms` / `scheduled_ms` of a leg without one.
+const NEVER: u64 = u64::MAX;
 
 /// The line side of a leg: `Send + Sync`, lock-free, never blocks. One thread pushes and
 /// pulls (the span's stack thread).
@@ -103,12 +124,20 @@ struct LineRings {
     from_line: Ring,
     to_line: Ring,
     law: Law,
+    /// Line octets per packet: the leg is queued when this many are waiting.
+    packet_samples: AtomicUsize,
+    wake: Arc<LegWake>,
 }
 
 impl LineEnd {
     /// B-channel octets read from the line (line law), any count.
     pub fn push_from_line(&self, samples: &[u8]) {
-        self.rings.from_line.push(samples);
+        let waiting = self.rings.from_line.push_waiting(samples);
+        // Only the push that completes a packet-time (or one while the shard is behind)
+        // goes on to look at the leg's flag.
+        if waiting >= self.rings.packet_samples.load(Ordering::Relaxed) {
+            self.rings.wake.schedule();
+        }
     }
 
     /// Octets to write into the B-channel (line law); returns how many were written.
@@ -128,17 +157,72 @@ impl LineEnd {
     }
 }
 
+/// A shard's legs with work for its next tick.
+#[derive(Debug, Default)]
+struct ReadyQueue {
+    legs: Mutex<Vec<Arc<LegInner>>>,
+}
+
+/// Puts one leg on its shard's ready queue. It is the waker left with tokio for both of
+/// the leg's sockets, and the line side and `Leg::drop` call it too.
+///
+/// Both links are weak: the queue holds the leg strongly while it waits, and a strong
+/// link back would be a cycle that outlives the engine.
+#[derive(Debug)]
+struct LegWake {
+    leg: Weak<LegInner>,
+    ready: Weak<ReadyQueue>,
+    /// On the ready queue, or taken by the shard and not yet looked at. Stays set once
+    /// the shard has closed the leg, so nothing queues it again.
+    queued: AtomicBool,
+}
+
+impl LegWake {
+    /// Queue the leg unless it is queued: call after publishing the work.
+    fn schedule(&self) {
+        // Pairs with the shard's fence between clearing `queued` and looking at the work.
+        fence(Ordering::SeqCst);
+        self.enqueue();
+    }
+
+    fn enqueue(&self) {
+        if self.queued.load(Ordering::Relaxed) || self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let (Some(leg), Some(ready)) = (self.leg.upgrade(), self.ready.upgrade()) {
+            lock(&ready.legs).push(leg);
+        }
+    }
+}
+
+/// tokio's driver: no fence needed. The shard registers the waker under the socket's
+/// waiter lock after clearing `queued`, and the driver takes that lock before it wakes,
+/// so a wake for a registration of this visit sees `queued` clear; readiness set before
+/// the registration is seen by the poll itself.
+impl Wake for LegWake {
+    fn wake(self: Arc<Self>) {
+        self.enqueue();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.enqueue();
+    }
+}
+
 #[derive(Debug)]
 struct LegInner {
     stream: Mutex<Stream>,
     rtp: UdpSocket,
     rtcp: UdpSocket,
     rings: Arc<LineRings>,
+    /// `rings.wake` as a waker, built once: tokio keeps the one it has when polled with
+    /// the same waker again.
+    waker: Waker,
     events: mpsc::UnboundedSender<Event>,
     /// Next `poll_timeout`, in ms since the engine's epoch.
     deadline_ms: AtomicU64,
-    /// Line octets per packet: the shard runs the stream when this many are waiting.
-    packet_samples: AtomicUsize,
+    /// The earliest entry of this leg in its shard's deadline heap ([`NEVER`]: none).
+    scheduled_ms: AtomicU64,
     send_errors: AtomicU64,
     closed: AtomicBool,
     /// Declared after the sockets: fields drop in order, so the pair is back in the pool
@@ -180,14 +264,15 @@ impl Shared {
     }
 }
 
-/// One tick task and the legs it runs. The task owns its leg list; `open` hands new legs
-/// over through `incoming`, a dropped leg marks itself closed and the task lets it go.
+/// One tick task and its ready queue. A leg belongs to one shard for its life; between
+/// visits only the queue, the deadline heap and the leg's own handles hold it.
 #[derive(Debug, Default)]
 struct Shard {
-    incoming: Mutex<Vec<Arc<LegInner>>>,
+    ready: Arc<ReadyQueue>,
     /// Legs open on this shard (for balancing and [`Engine::legs`]).
     open: AtomicUsize,
     ticks: AtomicU64,
+    visits: AtomicU64,
     busy_ns: AtomicU64,
     max_busy_ns: AtomicU64,
     /// Ticks that started more than a tick late.
@@ -201,6 +286,8 @@ pub struct ShardStats {
     pub legs: usize,
     /// Ticks run.
     pub ticks: u64,
+    /// Legs the ticks took off the ready queue (a leg with nothing to do is not visited).
+    pub visits: u64,
     /// Time spent inside ticks (receiving, running streams, sending).
     pub busy: Duration,
     /// Longest tick.
@@ -278,31 +365,10 @@ impl Engine {
             seed: rng.u64(..),
             rtp_timeout: shared.config.rtp_timeout,
         };
-        let rings = Arc::new(LineRings {
-            from_line: Ring::new(LINE_QUEUE),
-            to_line: Ring::new(LINE_QUEUE),
-            law: line_law,
-        });
-        rings.to_line.push(&[line_law.idle_code(); PREFILL]);
         let (events, events_rx) = mpsc::unbounded_channel();
         let stream = Stream::new(now, config);
-        let deadline = stream.poll_timeout().map_or(u64::MAX, |t| shared.ms(t));
+        let deadline = stream.poll_timeout().map_or(NEVER, |t| shared.ms(t));
         let packet_samples = stream.samples_per_packet();
-        let inner = Arc::new(LegInner {
-            stream: Mutex::new(stream),
-            rtp,
-            rtcp,
-            rings,
-            events,
-            deadline_ms: AtomicU64::new(deadline),
-            packet_samples: AtomicUsize::new(packet_samples),
-            send_errors: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            lease: PortLease {
-                port,
-                engine: Arc::downgrade(shared),
-            },
-        });
         // The least loaded shard, so both workers send.
         let shard = shared
             .shards
@@ -310,8 +376,44 @@ impl Engine {
             .enumerate()
             .min_by_key(|(_, s)| s.open.load(Ordering::Relaxed))
             .map_or(0, |(i, _)| i);
-        shared.shards[shard].open.fetch_add(1, Ordering::Relaxed);
-        lock(&shared.shards[shard].incoming).push(inner.clone());
+        let Some(home) = shared.shards.get(shard) else {
+            return Err(MediaError::Stopped);
+        };
+        let inner = Arc::new_cyclic(|leg| {
+            // Queued from the start: the first visit drains the sockets and leaves the
+            // waker with tokio.
+            let wake = Arc::new(LegWake {
+                leg: leg.clone(),
+                ready: Arc::downgrade(&home.ready),
+                queued: AtomicBool::new(true),
+            });
+            let rings = Arc::new(LineRings {
+                from_line: Ring::new(LINE_QUEUE),
+                to_line: Ring::new(LINE_QUEUE),
+                law: line_law,
+                packet_samples: AtomicUsize::new(packet_samples),
+                wake: wake.clone(),
+            });
+            rings.to_line.push(&[line_law.idle_code(); PREFILL]);
+            LegInner {
+                stream: Mutex::new(stream),
+                rtp,
+                rtcp,
+                rings,
+                waker: Waker::from(wake),
+                events,
+                deadline_ms: AtomicU64::new(deadline),
+                scheduled_ms: AtomicU64::new(NEVER),
+                send_errors: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+                lease: PortLease {
+                    port,
+                    engine: Arc::downgrade(shared),
+                },
+            }
+        });
+        home.open.fetch_add(1, Ordering::Relaxed);
+        lock(&home.ready.legs).push(inner.clone());
         Ok(Leg {
             inner: Some(inner),
             shard,
@@ -355,7 +457,7 @@ impl Engine {
         lock(&self.shared.free).len()
     }
 
-    /// Per shard: legs, ticks, time spent in them, late ticks.
+    /// Per shard: legs, ticks, legs visited, time spent in ticks, late ticks.
     pub fn shard_stats(&self) -> Vec<ShardStats> {
         self.shared
             .shards
@@ -363,6 +465,7 @@ impl Engine {
             .map(|s| ShardStats {
                 legs: s.open.load(Ordering::Relaxed),
                 ticks: s.ticks.load(Ordering::Relaxed),
+                visits: s.visits.load(Ordering::Relaxed),
                 busy: Duration::from_nanos(s.busy_ns.load(Ordering::Relaxed)),
                 max_busy: Duration::from_nanos(s.max_busy_ns.load(Ordering::Relaxed)),
                 late_ticks: s.late_ticks.load(Ordering::Relaxed),
@@ -389,87 +492,170 @@ struct Scratch {
     rx: RecvBatch,
     /// Datagrams taken out of a stream, sent once its lock is released.
     transmits: Vec<Transmit>,
+    /// The ready queue as taken by this tick (swapped with the shard's, so both keep
+    /// their capacity).
+    batch: Vec<Arc<LegInner>>,
 }
 
-/// One shard's 1 ms tick: receive, run and send for every leg it owns.
+/// One entry of a shard's deadline heap: the leg is to be looked at by `at_ms`.
+#[derive(Debug)]
+struct Due {
+    at_ms: u64,
+    leg: Weak<LegInner>,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.at_ms == other.at_ms
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    /// Reversed: `BinaryHeap` pops its greatest, and the earliest is wanted first.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        other.at_ms.cmp(&self.at_ms)
+    }
+}
+
+/// A shard's timers. A stream's deadline moves with nearly every packet (the RTP timeout
+/// is counted from the last one heard), so a leg is not re-entered each run: an entry
+/// goes in only when the deadline is earlier than the leg's earliest entry, and an entry
+/// that comes due looks at the leg's deadline of that moment. Entries of closed legs and
+/// superseded ones are dropped as they come out.
+#[derive(Debug, Default)]
+struct Deadlines {
+    heap: BinaryHeap<Due>,
+}
+
+impl Deadlines {
+    /// Make sure `leg` is looked at by `at_ms`.
+    fn keep(&mut self, leg: &Arc<LegInner>, at_ms: u64) {
+        if at_ms < leg.scheduled_ms.load(Ordering::Relaxed) {
+            leg.scheduled_ms.store(at_ms, Ordering::Relaxed);
+            self.heap.push(Due {
+                at_ms,
+                leg: Arc::downgrade(leg),
+            });
+        }
+    }
+
+    /// Queue the legs whose deadline has come; re-enter those whose deadline moved on.
+    fn pop_due(&mut self, now_ms: u64) {
+        while self.heap.peek().is_some_and(|d| d.at_ms <= now_ms) {
+            let Some(due) = self.heap.pop() else { break };
+            let Some(leg) = due.leg.upgrade() else {
+                continue;
+            };
+            if leg.scheduled_ms.load(Ordering::Relaxed) != due.at_ms {
+                // Superseded by an earlier entry, which has already come out.
+                continue;
+            }
+            leg.scheduled_ms.store(NEVER, Ordering::Relaxed);
+            let deadline = leg.deadline_ms.load(Ordering::Relaxed);
+            if deadline <= now_ms {
+                leg.rings.wake.schedule();
+            } else if deadline != NEVER {
+                self.keep(&leg, deadline);
+            }
+        }
+    }
+}
+
+/// One shard's 1 ms tick: queue the legs whose timers are due, then run every queued leg.
 #[expect(clippy::disallowed_methods, reason = "I/O shell: the shard's clock")]
 async fn shard_task(weak: Weak<Shared>, index: usize) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut legs: Vec<Arc<LegInner>> = Vec::new();
+    let mut deadlines = Deadlines::default();
     let mut scratch = Scratch {
         line: Box::new([0; LINE_QUEUE]),
         out: Box::new([0; LINE_QUEUE]),
         rx: RecvBatch::new(1500, RX_BATCH),
         transmits: Vec::with_capacity(8),
+        batch: Vec::new(),
     };
     loop {
         let due = tick.tick().await;
         let Some(shared) = weak.upgrade() else { break };
-        let shard = &shared.shards[index];
+        let Some(shard) = shared.shards.get(index) else {
+            break;
+        };
         let now = Instant::now();
         if now.saturating_duration_since(due.into_std()) > TICK {
             shard.late_ticks.fetch_add(1, Ordering::Relaxed);
         }
-        legs.append(&mut lock(&shard.incoming));
-        run_shard(&shared, &mut legs, now, &mut scratch);
+        let now_ms = shared.ms(now);
+        deadlines.pop_due(now_ms);
+        std::mem::swap(&mut *lock(&shard.ready.legs), &mut scratch.batch);
+        let mut batch = std::mem::take(&mut scratch.batch);
+        // In port order, not wake-up order: a leg's place in the tick (and so its send
+        // time within it) stays about the same from packet to packet.
+        batch.sort_unstable_by_key(|leg| leg.lease.port);
+        let visits = batch.len() as u64;
+        for leg in batch.drain(..) {
+            run_leg(&shared, &leg, now, now_ms, &mut scratch, &mut deadlines);
+        }
+        scratch.batch = batch;
         let busy = now.elapsed().as_nanos() as u64;
         shard.ticks.fetch_add(1, Ordering::Relaxed);
+        shard.visits.fetch_add(visits, Ordering::Relaxed);
         shard.busy_ns.fetch_add(busy, Ordering::Relaxed);
         shard.max_busy_ns.fetch_max(busy, Ordering::Relaxed);
     }
 }
 
-/// Run every leg with a datagram waiting, a packet-time of line audio waiting or a timer
-/// due; let closed legs go (after their RTCP BYE).
-#[expect(
-    clippy::disallowed_methods,
-    reason = "I/O shell: arrival time of datagrams"
-)]
-fn run_shard(shared: &Shared, legs: &mut Vec<Arc<LegInner>>, now: Instant, s: &mut Scratch) {
-    let now_ms = shared.ms(now);
-    let mut i = 0;
-    while i < legs.len() {
-        let leg = &legs[i];
-        if leg.closed.load(Ordering::Relaxed) {
-            let mut stream = lock(&leg.stream);
-            stream.close(now);
-            take_output(leg, &mut stream, &mut s.transmits);
-            drop(stream);
-            send(leg, &mut s.transmits);
-            // The last reference but the `Leg`'s, which is gone: the sockets close here.
-            legs.swap_remove(i);
-            continue;
-        }
-        i += 1;
-        // Readiness is tokio's (edge-triggered epoll): a socket with nothing new costs
-        // an atomic load, not a system call, and no task is woken per datagram.
-        let mut guard: Option<MutexGuard<'_, Stream>> = None;
-        for rtcp in [false, true] {
-            let socket = if rtcp { &leg.rtcp } else { &leg.rtp };
-            // A burst is bounded by what the socket buffer holds; errors (ICMP
-            // unreachable reported on the socket) end this tick's turn. A short batch
-            // has cleared readiness, so a socket holding one packet costs one call.
-            while let Ok(more) = s.rx.recv(socket) {
-                let at = Instant::now();
-                for (from, datagram) in s.rx.datagrams() {
-                    let stream = guard.get_or_insert_with(|| lock(&leg.stream));
-                    if rtcp {
-                        stream.handle_rtcp(at, from, datagram);
-                    } else {
-                        stream.handle_rtp(at, from, datagram);
-                    }
-                }
-                if !more {
-                    break;
-                }
+/// Run one queued leg: take its datagrams, its line audio and its due timers, send what
+/// comes out, and leave its wakers set for the next work. A closed leg sends its RTCP BYE
+/// and is let go (its sockets close with the last reference, this one).
+fn run_leg(
+    shared: &Shared,
+    leg: &Arc<LegInner>,
+    now: Instant,
+    now_ms: u64,
+    s: &mut Scratch,
+    deadlines: &mut Deadlines,
+) {
+    // Off the queue before looking at the work: whatever arrives from here on queues the
+    // leg again (for the next tick). Pairs with the fence in `LegWake::schedule`.
+    leg.rings.wake.queued.store(false, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    if leg.closed.load(Ordering::Relaxed) {
+        // Never queued again.
+        leg.rings.wake.queued.store(true, Ordering::Relaxed);
+        let mut stream = lock(&leg.stream);
+        stream.close(now);
+        take_output(leg, &mut stream, &mut s.transmits);
+        drop(stream);
+        send(leg, &mut s.transmits);
+        return;
+    }
+    let mut guard: Option<MutexGuard<'_, Stream>> = None;
+    let mut flooded = false;
+    for rtcp in [false, true] {
+        let socket = if rtcp { &leg.rtcp } else { &leg.rtp };
+        let drained = drain(socket, &mut s.rx, &leg.waker, |at, from, datagram| {
+            let stream = guard.get_or_insert_with(|| lock(&leg.stream));
+            if rtcp {
+                stream.handle_rtcp(at, from, datagram);
+            } else {
+                stream.handle_rtp(at, from, datagram);
             }
-        }
-        let waiting = leg.rings.from_line.len();
-        let due = leg.deadline_ms.load(Ordering::Relaxed) <= now_ms;
-        if guard.is_none() && waiting < leg.packet_samples.load(Ordering::Relaxed) && !due {
-            continue;
-        }
+        });
+        flooded |= drained == Drained::Flooded;
+    }
+    let waiting = leg.rings.from_line.len();
+    let deadline = leg.deadline_ms.load(Ordering::Relaxed);
+    let due = deadline <= now_ms;
+    let packet_samples = leg.rings.packet_samples.load(Ordering::Relaxed);
+    if guard.is_some() || waiting >= packet_samples || due {
         let mut stream = guard.unwrap_or_else(|| lock(&leg.stream));
         let n = leg.rings.from_line.pop(&mut s.line[..]);
         if n > 0 {
@@ -482,11 +668,68 @@ fn run_shard(shared: &Shared, legs: &mut Vec<Arc<LegInner>>, now: Instant, s: &m
             stream.handle_timeout(now);
         }
         take_output(leg, &mut stream, &mut s.transmits);
-        let deadline = stream.poll_timeout().map_or(u64::MAX, |t| shared.ms(t));
-        drop(stream);
+        let deadline = stream.poll_timeout().map_or(NEVER, |t| shared.ms(t));
+        // Stored under the lock, so a `set_remote` in between cannot be overwritten by
+        // the deadline it replaced.
         leg.deadline_ms.store(deadline, Ordering::Relaxed);
+        drop(stream);
         send(leg, &mut s.transmits);
     }
+    deadlines.keep(leg, leg.deadline_ms.load(Ordering::Relaxed));
+    if flooded {
+        leg.rings.wake.schedule();
+    }
+}
+
+/// How a socket was left by [`drain`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Drained {
+    /// Empty, with the leg's waker registered for the next datagram.
+    Waiting,
+    /// Still holding datagrams after [`RX_CALLS_PER_VISIT`] receives.
+    Flooded,
+}
+
+/// Receive what `socket` holds, hand each datagram to `handle`, then leave `waker` with
+/// tokio's driver so the next datagram queues the leg.
+///
+/// A datagram that arrives after the last receive and before the waker is registered is
+/// not lost: if the driver has seen it, `poll_recv_ready` says ready and the loop reads
+/// again; if not, the driver's next edge for the socket wakes the waker just registered.
+/// Receive errors (an ICMP error reported on the socket) consume the error and leave
+/// readiness set, so the poll reads on.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "I/O shell: arrival time of datagrams"
+)]
+fn drain(
+    socket: &UdpSocket,
+    rx: &mut RecvBatch,
+    waker: &Waker,
+    mut handle: impl FnMut(Instant, SocketAddr, &[u8]),
+) -> Drained {
+    let mut calls = 0;
+    while calls < RX_CALLS_PER_VISIT {
+        // A short batch clears tokio's readiness: one call for a socket holding one packet.
+        while calls < RX_CALLS_PER_VISIT {
+            calls += 1;
+            let Ok(more) = rx.recv(socket) else { break };
+            let at = Instant::now();
+            for (from, datagram) in rx.datagrams() {
+                handle(at, from, datagram);
+            }
+            if !more {
+                break;
+            }
+        }
+        match socket.poll_recv_ready(&mut Context::from_waker(waker)) {
+            Poll::Pending => return Drained::Waiting,
+            Poll::Ready(Ok(())) => {}
+            // The runtime is shutting down: nothing is coming.
+            Poll::Ready(Err(_)) => return Drained::Waiting,
+        }
+    }
+    Drained::Flooded
 }
 
 /// Move the stream's datagrams out (so no lock is held across the sends) and pass its
@@ -542,8 +785,18 @@ impl Leg {
         let mut stream = lock(&inner.stream);
         stream.set_remote(Instant::now(), remote);
         inner
+            .rings
             .packet_samples
             .store(stream.samples_per_packet(), Ordering::Relaxed);
+        // The RTP timeout starts now: the shard's next visit enters the new deadline.
+        let deadline = stream
+            .poll_timeout()
+            .map_or(NEVER, |t| self.engine.shared.ms(t));
+        inner.deadline_ms.store(deadline, Ordering::Relaxed);
+        drop(stream);
+        // Visited on the next tick: the deadline goes into the heap and audio already
+        // waiting under a changed packet-time goes out.
+        inner.rings.wake.schedule();
     }
 
     /// Play a local tone into the B-channel instead of RTP (ringback etc.); `None`: back
@@ -579,9 +832,9 @@ impl Leg {
         self.inner().send_errors.load(Ordering::Relaxed)
     }
 
-    /// Bytes this leg holds in user space: stream state and buffers and the two line
-    /// queues (receive buffers are per shard, not per leg; sockets' kernel buffers not
-    /// counted).
+    /// Bytes this leg holds in user space: stream state and buffers, the two line
+    /// queues and the leg's waker (receive buffers, ready queue and deadline heap are per
+    /// shard, not per leg; sockets' kernel buffers not counted).
     pub fn footprint(&self) -> usize {
         let inner = self.inner();
         lock(&inner.stream).footprint()
@@ -589,6 +842,7 @@ impl Leg {
             + inner.rings.from_line.capacity()
             + inner.rings.to_line.capacity()
             + std::mem::size_of::<LineRings>()
+            + std::mem::size_of::<LegWake>()
     }
 
     /// End the leg now (the same as dropping it).
@@ -604,7 +858,154 @@ impl Drop for Leg {
         if let Some(shard) = self.engine.shared.shards.get(self.shard) {
             shard.open.fetch_sub(1, Ordering::Relaxed);
         }
-        // The shard's tick holds the last other reference: within a tick it sends the
-        // BYE and drops it, which closes the sockets and returns the port pair.
+        // Queued (this reference is still alive to be queued): within a tick the shard
+        // sends the BYE and drops the last reference, which closes the sockets and
+        // returns the port pair.
+        inner.rings.wake.schedule();
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "real sockets and tokio's real driver: the tests wait for it"
+)]
+mod tests {
+    use super::*;
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Poll `f` for up to a second.
+    fn until(mut f: impl FnMut() -> bool) -> bool {
+        for _ in 0..1000 {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    #[test]
+    fn a_datagram_arriving_between_the_drain_and_the_registration_is_not_lost() {
+        // tokio's driver runs on an idle worker of this runtime while the drain runs on
+        // the test's thread, as a shard's drain runs while the other worker polls.
+        let rt = ok(tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build());
+        let _entered = rt.enter();
+        let gw = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
+        ok(gw.set_nonblocking(true));
+        let gw = ok(UdpSocket::from_std(gw));
+        let to = ok(gw.local_addr());
+        let phone = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut rx = RecvBatch::new(1500, RX_BATCH);
+        // (datagrams waiting before the drain, sent from inside it just after the receive
+        // that found the socket empty, pause there for the driver to see them (ms))
+        let rows: [(&[u8], &[u8], u64); 5] = [
+            (&[1], &[], 0),
+            // The driver sees the arrival before the poll: the drain reads again.
+            (&[2], &[3], 20),
+            // Or not: the poll registers the waker and the arrival's edge fires it.
+            (&[4], &[5], 0),
+            (&[6, 7, 8, 9, 10], &[11], 20),
+            (&[12, 13, 14, 15, 16], &[17, 18], 0),
+        ];
+        for (before, inside, pause) in rows {
+            for &b in before {
+                ok(phone.send_to(&[b], to));
+            }
+            // As a tick finds them: the driver has seen them (and fired the waker left by
+            // the last row's drain).
+            std::thread::sleep(Duration::from_millis(20));
+            let woken = count.0.load(Ordering::SeqCst);
+            let mut got: Vec<u8> = Vec::new();
+            let last = before.last().copied();
+            let outcome = drain(&gw, &mut rx, &waker, |_, _, d| {
+                got.extend_from_slice(d);
+                if d.first().copied() == last {
+                    for &b in inside {
+                        ok(phone.send_to(&[b], to));
+                    }
+                    std::thread::sleep(Duration::from_millis(pause));
+                }
+            });
+            assert_eq!(outcome, Drained::Waiting);
+            let all: Vec<u8> = before.iter().chain(inside).copied().collect();
+            if got.len() < all.len() {
+                // Left on the socket: the waker must fire for it, and the next visit
+                // takes it.
+                assert!(pause == 0, "{before:?} {inside:?}: the drain read on");
+                assert!(
+                    until(|| count.0.load(Ordering::SeqCst) > woken),
+                    "{before:?} {inside:?}: woken for what arrived"
+                );
+                assert_eq!(
+                    drain(&gw, &mut rx, &waker, |_, _, d| got.extend_from_slice(d)),
+                    Drained::Waiting
+                );
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+                assert_eq!(
+                    count.0.load(Ordering::SeqCst),
+                    woken,
+                    "{before:?} {inside:?}"
+                );
+            }
+            assert_eq!(got, all);
+        }
+    }
+
+    #[test]
+    fn a_flooded_socket_gives_up_after_its_receive_calls() {
+        let rt = ok(tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build());
+        let _entered = rt.enter();
+        let gw = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
+        ok(gw.set_nonblocking(true));
+        let gw = ok(UdpSocket::from_std(gw));
+        let to = ok(gw.local_addr());
+        let phone = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
+        let waker = Waker::from(Arc::new(Count::default()));
+        let mut rx = RecvBatch::new(1500, RX_BATCH);
+        let cap = RX_CALLS_PER_VISIT * RX_BATCH;
+        // (datagrams waiting, taken by one visit, outcome)
+        let rows = [
+            (cap - 1, cap - 1, Drained::Waiting),
+            (cap + 10, cap, Drained::Flooded),
+        ];
+        for (waiting, taken, outcome) in rows {
+            for i in 0..waiting {
+                ok(phone.send_to(&[i as u8], to));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            let mut n = 0;
+            assert_eq!(drain(&gw, &mut rx, &waker, |_, _, _| n += 1), outcome);
+            assert_eq!(n, taken);
+            // What is left comes with the next visit.
+            let mut rest = 0;
+            assert_eq!(
+                drain(&gw, &mut rx, &waker, |_, _, _| rest += 1),
+                Drained::Waiting
+            );
+            assert_eq!(rest, waiting - taken);
+        }
     }
 }

@@ -51,6 +51,17 @@ impl Ring {
 
     /// Append what fits of `data` (producer side only); returns the count written.
     pub(crate) fn push(&self, data: &[u8]) -> usize {
+        self.push_counted(data).0
+    }
+
+    /// [`Ring::push`], returning the octets waiting after it as the producer sees them:
+    /// never fewer than the consumer will find, since its pops only shrink the count.
+    pub(crate) fn push_waiting(&self, data: &[u8]) -> usize {
+        self.push_counted(data).1
+    }
+
+    /// (written, waiting after) without a second look at the consumer's position.
+    fn push_counted(&self, data: &[u8]) -> (usize, usize) {
         let mask = self.slots.len() - 1;
         let tail = self.tail.load(Ordering::Relaxed);
         let head = self.head.load(Ordering::Acquire);
@@ -64,7 +75,7 @@ impl Ring {
             self.dropped
                 .fetch_add((data.len() - n) as u64, Ordering::Relaxed);
         }
-        n
+        (n, self.slots.len() - room + n)
     }
 
     /// Take up to `out.len()` octets (consumer side only); returns the count read.
@@ -103,6 +114,19 @@ mod tests {
         let mut out = [0u8; 8];
         assert_eq!(r.pop(&mut out), 4);
         assert_eq!(out[..4], [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn push_waiting_counts_what_waits_after_the_push() {
+        let r = Ring::new(8);
+        let mut out = [0u8; 8];
+        // (octets pushed, popped before the next row, waiting after the push)
+        let rows = [(3, 0, 3), (2, 4, 5), (6, 0, 7), (4, 8, 8)];
+        for (pushed, popped, waiting) in rows {
+            assert_eq!(r.push_waiting(&[0xAA; 8][..pushed]), waiting);
+            assert_eq!(r.len(), waiting);
+            assert_eq!(r.pop(&mut out[..popped]), popped.min(waiting));
+        }
     }
 
     #[test]
