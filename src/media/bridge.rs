@@ -947,10 +947,14 @@ mod tests {
             });
             assert_eq!(outcome, Drained::Waiting);
             let all: Vec<u8> = before.iter().chain(inside).copied().collect();
+            // Which path a row takes depends on when the driver thread runs (the pause
+            // only makes one likely), so both are accepted; what must not happen is a
+            // datagram left on the socket with no wake-up for it. A wake-up for what was
+            // already read (the driver seeing an edge after the drain took the datagram)
+            // costs one empty visit and is allowed.
             if got.len() < all.len() {
                 // Left on the socket: the waker must fire for it, and the next visit
                 // takes it.
-                assert!(pause == 0, "{before:?} {inside:?}: the drain read on");
                 assert!(
                     until(|| count.0.load(Ordering::SeqCst) > woken),
                     "{before:?} {inside:?}: woken for what arrived"
@@ -959,15 +963,8 @@ mod tests {
                     drain(&gw, &mut rx, &waker, |_, _, d| got.extend_from_slice(d)),
                     Drained::Waiting
                 );
-            } else {
-                std::thread::sleep(Duration::from_millis(20));
-                assert_eq!(
-                    count.0.load(Ordering::SeqCst),
-                    woken,
-                    "{before:?} {inside:?}"
-                );
             }
-            assert_eq!(got, all);
+            assert_eq!(got, all, "pause {pause} ms");
         }
     }
 
