@@ -887,6 +887,23 @@ mod tests {
         r.unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A one-worker runtime (its idle worker runs tokio's driver), a gateway socket
+    /// registered with it and a plain socket for the far end, all on loopback.
+    fn gateway_and_phone() -> (tokio::runtime::Runtime, UdpSocket, std::net::UdpSocket) {
+        let rt = ok(tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build());
+        let gw = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
+        ok(gw.set_nonblocking(true));
+        let gw = {
+            let _entered = rt.enter();
+            ok(UdpSocket::from_std(gw))
+        };
+        let phone = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
+        (rt, gw, phone)
+    }
+
     /// Poll `f` for up to a second.
     fn until(mut f: impl FnMut() -> bool) -> bool {
         for _ in 0..1000 {
@@ -902,16 +919,9 @@ mod tests {
     fn a_datagram_arriving_between_the_drain_and_the_registration_is_not_lost() {
         // tokio's driver runs on an idle worker of this runtime while the drain runs on
         // the test's thread, as a shard's drain runs while the other worker polls.
-        let rt = ok(tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build());
+        let (rt, gw, phone) = gateway_and_phone();
         let _entered = rt.enter();
-        let gw = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
-        ok(gw.set_nonblocking(true));
-        let gw = ok(UdpSocket::from_std(gw));
         let to = ok(gw.local_addr());
-        let phone = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
         let count = Arc::new(Count::default());
         let waker = Waker::from(count.clone());
         let mut rx = RecvBatch::new(1500, RX_BATCH);
@@ -970,16 +980,9 @@ mod tests {
 
     #[test]
     fn a_flooded_socket_gives_up_after_its_receive_calls() {
-        let rt = ok(tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build());
+        let (rt, gw, phone) = gateway_and_phone();
         let _entered = rt.enter();
-        let gw = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
-        ok(gw.set_nonblocking(true));
-        let gw = ok(UdpSocket::from_std(gw));
         let to = ok(gw.local_addr());
-        let phone = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
         let waker = Waker::from(Arc::new(Count::default()));
         let mut rx = RecvBatch::new(1500, RX_BATCH);
         let cap = RX_CALLS_PER_VISIT * RX_BATCH;

@@ -465,8 +465,8 @@ fn hunt_key(order: HuntOrder, explicit: u32, preference: u8, peer: u32) -> u64 {
 }
 
 impl Sink for HuntSink<'_> {
-    // Called once or twice per lookup from deep in the walk; not inlined, the call
-    // and its register saves cost about as much as the append itself.
+    // Called once or twice per lookup from deep in the walk; out of line, the call and
+    // its register saves cost about as much as the append itself.
     #[inline(always)]
     fn hit(&mut self, hit: Hit, preference: Option<u8>) {
         let n = self.out.len();

@@ -13,7 +13,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::message::{host_text, push_decimal, split_byte, split_once_byte};
+use super::message::{push_decimal, push_ip, split_byte, split_once_byte};
 
 /// A G.711 law. The payload types are the static ones of RFC 3551.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -324,28 +324,21 @@ impl Local {
         // push_str over write!: the fmt machinery was most of this function's cost.
         let ip = self.rtp.ip();
         let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
-        // SDP writes IPv6 bare (no brackets, RFC 4566 section 5.7).
-        let ip = match ip {
-            IpAddr::V4(_) => host_text(ip),
-            IpAddr::V6(v6) => v6.to_string(),
-        };
         let mut s = String::with_capacity(256);
         s.push_str("v=0\r\no=dialgate ");
         push_decimal(&mut s, self.session_id);
         s.push(' ');
         push_decimal(&mut s, self.version);
-        for part in [
-            " IN ",
-            family,
-            " ",
-            &ip,
-            "\r\ns=-\r\nc=IN ",
-            family,
-            " ",
-            &ip,
-        ] {
-            s.push_str(part);
-        }
+        // The origin's and the connection's address; SDP writes IPv6 bare (no brackets,
+        // RFC 4566 section 5.7).
+        s.push_str(" IN ");
+        s.push_str(family);
+        s.push(' ');
+        push_ip(&mut s, ip);
+        s.push_str("\r\ns=-\r\nc=IN ");
+        s.push_str(family);
+        s.push(' ');
+        push_ip(&mut s, ip);
         s.push_str("\r\nt=0 0\r\nm=audio ");
         push_decimal(&mut s, self.rtp.port());
         s.push_str(" RTP/AVP");
