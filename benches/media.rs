@@ -22,6 +22,13 @@
 //! On loopback the kernel's receive path runs inside the sender's system call, so each
 //! side's system time includes some of the other side's receiving.
 //!
+//! First, the kernel floor: N plain UDP sockets on two threads (`floor`), each sending one
+//! 172-octet datagram (a 20 ms PCMU packet) to a partner socket every 20 ms and reading
+//! the one its partner sent: the system calls a leg cannot do without, and nothing else.
+//! Its CPU per socket-second is what any design with a socket per call pays the kernel
+//! on this machine, so the gateway's figure is also given as a ratio to it
+//! (`DIALGATE_MEDIA_BENCH_FLOOR=0` skips it).
+//!
 //! `cargo bench --bench media`; `DIALGATE_MEDIA_BENCH_CALLS` (default 5000) and
 //! `DIALGATE_MEDIA_BENCH_SECS` (default 10) size the run.
 
@@ -348,10 +355,69 @@ fn receiver_thread(
         .unwrap()
 }
 
+/// The kernel floor (see the module doc): CPU seconds per socket-second of `sockets` plain
+/// sockets in pairs, each sending and receiving one datagram per 20 ms, over `secs`.
+fn kernel_floor(sockets: usize, secs: u64) -> f64 {
+    let sockets = sockets.max(2) & !1;
+    let all: Arc<Vec<UdpSocket>> = Arc::new(
+        (0..sockets)
+            .map(|_| {
+                let s = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+                s.set_nonblocking(true).unwrap();
+                s
+            })
+            .collect(),
+    );
+    let addrs: Arc<Vec<SocketAddr>> =
+        Arc::new(all.iter().map(|s| s.local_addr().unwrap()).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let (all, addrs, stop) = (all.clone(), addrs.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("floor".into())
+                .spawn(move || {
+                    let packet = [0x80u8; 172];
+                    let mut buf = [0u8; 1500];
+                    let start = Instant::now();
+                    // Each thread its half of the sockets, a twentieth of them each 1 ms, as
+                    // the engine's shards spread their legs' packets over the 20 ms.
+                    let mine: Vec<usize> = (t..all.len()).step_by(2).collect();
+                    let mut k = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        for &i in mine.iter().skip((k % 20) as usize).step_by(20) {
+                            let _ = all[i].recv_from(&mut buf);
+                            let _ = all[i].send_to(&packet, addrs[i ^ 1]);
+                        }
+                        k += 1;
+                        let due = start + Duration::from_millis(k);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1)); // warm-up
+    let cpu0 = thread_cpu().get("floor").copied().unwrap_or(0.0);
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let cpu = thread_cpu().get("floor").copied().unwrap_or(0.0) - cpu0;
+    let wall = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    cpu / (sockets as f64 * wall)
+}
+
 fn main() {
     let calls = env("DIALGATE_MEDIA_BENCH_CALLS", 5000) as usize;
     let secs = env("DIALGATE_MEDIA_BENCH_SECS", 10);
     let far_sockets = env("DIALGATE_MEDIA_BENCH_FAR", 2).max(1) as usize;
+    let floor =
+        (env("DIALGATE_MEDIA_BENCH_FLOOR", 1) != 0).then(|| kernel_floor(calls, 3.min(secs)));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gw-worker")
@@ -476,6 +542,14 @@ fn main() {
         100.0 * gateway / call_seconds,
         1e6 * total / call_seconds
     );
+    if let Some(floor) = floor {
+        println!(
+            "  kernel floor ({calls} sockets, one datagram sent and one read per 20 ms each): {:.1} us per socket-second = {:.2} cores for {calls} calls; gateway / floor = {:.2}",
+            1e6 * floor,
+            floor * calls as f64,
+            gateway / call_seconds / floor
+        );
+    }
     for (i, (a, b)) in shards0.iter().zip(&shards1).enumerate() {
         let ticks = b.ticks - a.ticks;
         let busy = (b.busy - a.busy).as_secs_f64();

@@ -5,6 +5,10 @@
 //! Per datagram, plain `recv_from`/`send_to` cost a system call each, and every drain of
 //! the socket ended with one more that only returned `EAGAIN`. Elsewhere than Linux the
 //! same interface falls back to one call per datagram.
+//!
+//! The SIP transport receives on tokio sockets ([`RecvBatch::recv`], which keeps tokio's
+//! readiness right); the media engine reads plain non-blocking sockets on its own
+//! schedule, with the kernel's arrival stamps ([`RecvBatch::recv_stamped`]).
 
 use std::io;
 #[cfg(target_os = "linux")]
@@ -13,11 +17,16 @@ use std::net::SocketAddr;
 #[cfg(target_os = "linux")]
 use std::net::{SocketAddrV4, SocketAddrV6};
 #[cfg(target_os = "linux")]
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 use bytes::Bytes;
 #[cfg(target_os = "linux")]
-use nix::sys::socket::{self as sock, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::socket::{
+    self as sock, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
+};
+#[cfg(target_os = "linux")]
+use nix::sys::time::TimeSpec;
 #[cfg(target_os = "linux")]
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -28,8 +37,18 @@ pub(crate) const BATCH: usize = 32;
 /// Receive buffers for one socket, reused across batches.
 pub(crate) struct RecvBatch {
     bufs: Vec<Vec<u8>>,
-    /// (buffer index, length, source) of each datagram of the last receive.
-    got: Vec<(usize, usize, SocketAddr)>,
+    /// Each datagram of the last receive.
+    got: Vec<Got>,
+}
+
+/// Where one received datagram is, and what the kernel said of it.
+#[derive(Clone, Copy)]
+struct Got {
+    buf: usize,
+    len: usize,
+    source: SocketAddr,
+    /// Arrival, since the Unix epoch (`SO_TIMESTAMPNS`), when the socket asked for it.
+    stamp: Option<Duration>,
 }
 
 impl RecvBatch {
@@ -52,29 +71,10 @@ impl RecvBatch {
     /// that would only have returned `EAGAIN`.
     #[cfg(target_os = "linux")]
     pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
-        let Self { bufs, got } = self;
-        got.clear();
-        let full = bufs.len();
+        self.got.clear();
+        let full = self.bufs.len();
         let result = socket.try_io(Interest::READABLE, || {
-            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(full, None);
-            let slices: Vec<[IoSliceMut<'_>; 1]> =
-                bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-            let results = sock::recvmmsg(
-                socket.as_raw_fd(),
-                &mut headers,
-                slices.iter(),
-                MsgFlags::MSG_DONTWAIT,
-                None,
-            )
-            .map_err(io::Error::from)?;
-            let mut count = 0;
-            for (i, r) in results.enumerate() {
-                count = i + 1;
-                if let Some(source) = r.address.as_ref().and_then(std_addr) {
-                    got.push((i, r.bytes, source));
-                }
-            }
-            if count < full {
+            if self.recvmmsg(socket.as_raw_fd(), false)? < full {
                 // Short batch: tell tokio the socket is drained (data that arrives from now
                 // on raises a new readiness edge).
                 return Err(io::ErrorKind::WouldBlock.into());
@@ -88,6 +88,59 @@ impl RecvBatch {
         }
     }
 
+    /// Takes what a non-blocking socket holds, up to a batch, with each datagram's arrival
+    /// stamp when the socket was set up by [`stamp_arrivals`]. Returns whether the socket
+    /// may hold more (the batch came back full).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn recv_stamped(&mut self, socket: &std::net::UdpSocket) -> io::Result<bool> {
+        self.got.clear();
+        match self.recvmmsg(socket.as_raw_fd(), true) {
+            Ok(n) => Ok(n == self.bufs.len()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One `recvmmsg` without waiting; returns the datagrams it took (an error only when
+    /// it took none).
+    #[cfg(target_os = "linux")]
+    fn recvmmsg(&mut self, fd: RawFd, stamps: bool) -> io::Result<usize> {
+        let Self { bufs, got } = self;
+        let cmsg = stamps.then(|| nix::cmsg_space!(TimeSpec));
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(bufs.len(), cmsg);
+        let slices: Vec<[IoSliceMut<'_>; 1]> =
+            bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+        let results = sock::recvmmsg(
+            fd,
+            &mut headers,
+            slices.iter(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        let mut count = 0;
+        for (i, r) in results.enumerate() {
+            count = i + 1;
+            let stamp = if stamps {
+                r.cmsgs().find_map(|c| match c {
+                    ControlMessageOwned::ScmTimestampns(t) => Some(Duration::from(t)),
+                    _ => None,
+                })
+            } else {
+                None
+            };
+            if let Some(source) = r.address.as_ref().and_then(std_addr) {
+                got.push(Got {
+                    buf: i,
+                    len: r.bytes,
+                    source,
+                    stamp,
+                });
+            }
+        }
+        Ok(count)
+    }
+
     /// One datagram per call where there is no `recvmmsg`.
     #[cfg(not(target_os = "linux"))]
     pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
@@ -97,8 +150,36 @@ impl RecvBatch {
             return Ok(false);
         };
         match socket.try_recv_from(buf) {
-            Ok((n, source)) => {
-                got.push((0, n, source));
+            Ok((len, source)) => {
+                got.push(Got {
+                    buf: 0,
+                    len,
+                    source,
+                    stamp: None,
+                });
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One datagram per call, unstamped, where there is no `recvmmsg`.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn recv_stamped(&mut self, socket: &std::net::UdpSocket) -> io::Result<bool> {
+        let Self { bufs, got } = self;
+        got.clear();
+        let Some(buf) = bufs.first_mut() else {
+            return Ok(false);
+        };
+        match socket.recv_from(buf) {
+            Ok((len, source)) => {
+                got.push(Got {
+                    buf: 0,
+                    len,
+                    source,
+                    stamp: None,
+                });
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
@@ -108,11 +189,31 @@ impl RecvBatch {
 
     /// The datagrams of the last receive: (source, bytes).
     pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
-        self.got.iter().filter_map(|&(i, n, source)| {
-            let buf = self.bufs.get(i)?;
-            Some((source, buf.get(..n)?))
+        self.stamped().map(|(source, bytes, _)| (source, bytes))
+    }
+
+    /// The datagrams of the last receive: (source, bytes, arrival since the Unix epoch if
+    /// the kernel stamped it).
+    pub(crate) fn stamped(&self) -> impl Iterator<Item = (SocketAddr, &[u8], Option<Duration>)> {
+        self.got.iter().filter_map(|g| {
+            let bytes = self.bufs.get(g.buf)?.get(..g.len)?;
+            Some((g.source, bytes, g.stamp))
         })
     }
+}
+
+/// Ask the kernel to stamp each datagram's arrival on `socket` (`SO_TIMESTAMPNS`), for
+/// [`RecvBatch::recv_stamped`]. Elsewhere than Linux a no-op: arrivals are then the time of
+/// the read.
+#[cfg(target_os = "linux")]
+pub(crate) fn stamp_arrivals(socket: &std::net::UdpSocket) -> io::Result<()> {
+    sock::setsockopt(socket.as_raw_fd(), sock::sockopt::ReceiveTimestampns, &true)
+        .map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn stamp_arrivals(_socket: &std::net::UdpSocket) -> io::Result<()> {
+    Ok(())
 }
 
 /// Sends the datagrams with one `sendmmsg`, without waiting.

@@ -294,13 +294,28 @@ fn ticks(engine: &Engine) -> u64 {
     engine.shard_stats().iter().map(|s| s.ticks).sum()
 }
 
+fn rtp_packet(seq: u16) -> Vec<u8> {
+    let mut buf = [0u8; 200];
+    let h = rtp::Header {
+        marker: seq == 0,
+        payload_type: rtp::PT_PCMU,
+        sequence: seq,
+        timestamp: u32::from(seq) * 160,
+        ssrc: 7,
+    };
+    let n = rtp::encode(h, &[0xFF; 160], &mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
 #[test]
-fn a_leg_with_nothing_to_do_is_not_visited_and_each_kind_of_work_visits_it_once() {
+fn a_leg_with_nothing_to_do_is_not_visited_and_only_line_audio_and_close_visit_it() {
     runtime().block_on(async {
         // One shard, so its counters are the legs'; the first RTCP reports are due 1.25 s
-        // after open at the earliest, after the rows below.
+        // after open at the earliest, after the rows below, and the idle read is out of
+        // the way: each leg's sockets are read when its line audio runs it.
         let engine = Engine::start(Config {
             shards: 1,
+            idle_read: Duration::from_secs(60),
             ..config(41_600..=41_619)
         })
         .unwrap();
@@ -318,43 +333,29 @@ fn a_leg_with_nothing_to_do_is_not_visited_and_each_kind_of_work_visits_it_once(
         assert!(wait_until(|| ticks(&engine) > t0 + 100).await);
         assert_eq!(visits(&engine), v0, "idle legs visited");
 
-        let packet = |seq: u16| {
-            let mut buf = [0u8; 200];
-            let h = rtp::Header {
-                marker: seq == 0,
-                payload_type: rtp::PT_PCMU,
-                sequence: seq,
-                timestamp: u32::from(seq) * 160,
-                ssrc: 7,
-            };
-            let n = rtp::encode(h, &[0xFF; 160], &mut buf).unwrap();
-            buf[..n].to_vec()
-        };
         // (work, leg it is for, visits it takes)
         let rows: [(&str, usize, u64); 6] = [
             ("a packet-time of line audio", 0, 1),
             ("half a packet-time of line audio", 1, 0),
             ("the other half", 1, 1),
-            ("an RTP datagram", 2, 1),
-            ("an RTCP datagram", 3, 1),
+            // A datagram does not run the leg: the next packet-time of line audio does,
+            // and reads it first.
+            ("an RTP datagram", 2, 0),
+            ("line audio after it", 2, 1),
             ("close", 4, 1),
         ];
         for (work, i, expected) in rows {
             let before = visits(&engine);
             let free = engine.free_pairs();
             match work {
-                "a packet-time of line audio" => legs[i].line_end().push_from_line(&[0xFF; 160]),
+                "a packet-time of line audio" | "line audio after it" => {
+                    legs[i].line_end().push_from_line(&[0xFF; 160])
+                }
                 "half a packet-time of line audio" | "the other half" => {
                     legs[i].line_end().push_from_line(&[0xFF; 80])
                 }
                 "an RTP datagram" => {
-                    phone.send_to(&packet(0), legs[i].local_addr()).unwrap();
-                }
-                "an RTCP datagram" => {
-                    let mut rtcp = legs[i].local_addr();
-                    rtcp.set_port(rtcp.port() + 1);
-                    // Not a valid compound: counted as dropped by the stream.
-                    phone.send_to(&[0x80, 201, 0, 0], rtcp).unwrap();
+                    phone.send_to(&rtp_packet(0), legs[i].local_addr()).unwrap();
                 }
                 _ => {
                     let leg = legs.remove(i);
@@ -365,11 +366,10 @@ fn a_leg_with_nothing_to_do_is_not_visited_and_each_kind_of_work_visits_it_once(
                 "a packet-time of line audio" | "the other half" => {
                     legs[i].stats().packets_sent == 1
                 }
-                "half a packet-time of line audio" => false,
-                "an RTP datagram" => legs[i].stats().packets_received == 1,
-                "an RTCP datagram" => {
+                "half a packet-time of line audio" | "an RTP datagram" => false,
+                "line audio after it" => {
                     let s = legs[i].stats();
-                    s.dropped + s.rtcp_received == 1
+                    s.packets_received == 1 && s.packets_sent == 1
                 }
                 _ => engine.free_pairs() == free + 1,
             };
@@ -391,10 +391,104 @@ fn a_leg_with_nothing_to_do_is_not_visited_and_each_kind_of_work_visits_it_once(
 }
 
 #[test]
+fn a_packet_leaves_when_its_last_octet_is_in_even_after_a_run_took_part_of_it() {
+    runtime().block_on(async {
+        let engine = Engine::start(Config {
+            shards: 1,
+            idle_read: Duration::from_secs(60),
+            ..config(41_680..=41_683)
+        })
+        .unwrap();
+        let phone = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+        let leg = engine.open(Law::MuLaw).unwrap();
+        let peer = Remote {
+            dtmf_relay: DtmfRelay::Inband,
+            ..remote(phone.local_addr().unwrap())
+        };
+        leg.set_remote(peer);
+        let line = leg.line_end();
+        // (octets pushed, then a run for something else, packets sent after)
+        let rows = [
+            (80, true, 0),
+            (80, false, 1),
+            (120, true, 1),
+            (40, false, 2),
+        ];
+        for (octets, other_run, sent) in rows {
+            line.push_from_line(&vec![0xFF; octets]);
+            if other_run {
+                // A new SDP runs the leg, which takes the half packet-time in.
+                let v = visits(&engine);
+                leg.set_remote(peer);
+                assert!(wait_until(|| visits(&engine) > v).await);
+            }
+            assert!(
+                wait_until(|| leg.stats().packets_sent == sent).await,
+                "{octets} then {other_run}: {:?}",
+                leg.stats()
+            );
+        }
+    });
+}
+
+#[test]
+fn a_silent_lines_sockets_are_read_every_idle_read() {
+    runtime().block_on(async {
+        let engine = Engine::start(Config {
+            shards: 1,
+            idle_read: Duration::from_millis(50),
+            ..config(41_660..=41_663)
+        })
+        .unwrap();
+        let phone = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+        let leg = engine.open(Law::MuLaw).unwrap();
+        leg.set_remote(remote(phone.local_addr().unwrap()));
+        let mut rtcp = leg.local_addr();
+        rtcp.set_port(rtcp.port() + 1);
+        // (datagram, to the RTCP port, served when)
+        type Served = fn(&dialgate::media::LegStats) -> bool;
+        let rows: [(Vec<u8>, bool, Served); 3] = [
+            (rtp_packet(0), false, |s| s.packets_received == 1),
+            (rtp_packet(1), false, |s| s.packets_received == 2),
+            // An empty receiver report: counted as received (or dropped, as the parser
+            // sees it).
+            (vec![0x80, 201, 0, 0], true, |s| {
+                s.dropped + s.rtcp_received == 1
+            }),
+        ];
+        for (datagram, to_rtcp, served) in rows {
+            let sent_at = Instant::now();
+            let to = if to_rtcp { rtcp } else { leg.local_addr() };
+            phone.send_to(&datagram, to).unwrap();
+            assert!(
+                wait_until(|| served(&leg.stats())).await,
+                "{:?}",
+                leg.stats()
+            );
+            // Within an idle read (and a tick or two), not at once and not lost.
+            let took = sent_at.elapsed();
+            assert!(took < Duration::from_millis(500), "{took:?}");
+        }
+        // About one visit per idle read: neither every tick nor never.
+        let (v0, t0) = (visits(&engine), ticks(&engine));
+        let started = Instant::now();
+        assert!(wait_until(|| ticks(&engine) > t0 + 400).await);
+        let expected = started.elapsed().as_millis() as u64 / 50;
+        let got = visits(&engine) - v0;
+        assert!(
+            got + 2 >= expected / 2 && got <= expected + 2,
+            "{got} visits, {expected} idle reads"
+        );
+    });
+}
+
+#[test]
 fn timers_are_served_without_other_work_the_rtp_timeout_then_the_first_rtcp_report() {
     runtime().block_on(async {
         let engine = Engine::start(Config {
             shards: 1,
+            // Out of the way: the timers alone run the leg.
+            idle_read: Duration::from_secs(60),
             rtp_timeout: Duration::from_millis(200),
             ..config(41_640..=41_643)
         })

@@ -4,50 +4,55 @@
 //! ```text
 //!  stack thread                        tokio (this engine), one task per shard
 //!  read_b_samples ─▶ LineEnd.push ─▶ [ring in ] ─┐  ≥ ptime waiting: wake ─┐
-//!                                                 │  socket readable: wake ─┼▶ ready queue
-//!                                                 │  deadline (heap): wake ─┘     │
+//!                                                 │  deadline (heap): wake ─┴▶ ready queue
+//!                                                 │                               │
 //!  write_b_samples ◀ LineEnd.pull ◀─ [ring out] ◀┘  shard tick (1 ms): run the ◀──┘
-//!                                                    queued legs only
+//!                                                    queued legs: read the sockets,
+//!                                                    run the stream, send
 //! ```
 //!
 //! The TDM side is the clock: every octet the line hands in is answered by one octet
-//! queued back out, so the two sides never drift apart.
+//! queued back out, so the two sides never drift apart. It paces the sockets too: a leg
+//! reads its RTP socket when it runs, once per packet-time of line audio, just before
+//! the stream plays out toward the line. Received audio is only ever played at those
+//! runs, so reading at them loses no time; the kernel stamps each datagram's arrival
+//! (`SO_TIMESTAMPNS`), so jitter, RTCP timing and the RTP timeout see when it came, not
+//! when it was read. The sockets are not registered with tokio at all: a readiness
+//! event per datagram (the driver's `epoll_wait`, a wake-up, one more visit per packet)
+//! was a quarter of the engine's CPU. A leg whose line is silent (not yet connected, a
+//! span down) is still read every [`Config::idle_read`] by the deadline heap, and so is
+//! every leg's RTCP socket (reports come every few seconds).
 //!
 //! Each shard's 1 ms tick runs only the legs that have work, from the shard's ready queue.
-//! A leg goes on it (at most once, its `queued` flag says whether it is) from three
-//! places, none of which wakes the shard's task: its socket's waker, left with tokio's
-//! driver after the socket was drained, fires when the next datagram arrives; the line
-//! side queues it when a packet-time of audio is waiting; the shard's deadline heap
-//! queues it when its RTCP report or RTP timeout is due (`set_remote` and the leg's drop
-//! queue it too). The next tick takes the whole queue and runs it in port order. So
-//! packets leave within about a millisecond of their last sample arriving, the tick
-//! still batches the work (no task per leg, no task wake-up per datagram) and its cost
-//! follows the legs with work, not the legs open; with one shard per tokio worker both
-//! cores send. Ports: each leg takes an even RTP port and the odd one above it for RTCP;
-//! when the leg is dropped it queues itself, its shard sends an RTCP BYE, closes both
-//! and the pair goes back to the pool, within a tick.
+//! A leg goes on it (at most once, its `queued` flag says whether it is) from two places,
+//! neither of which wakes the shard's task: the line side queues it when a packet-time
+//! of audio is waiting; the shard's deadline heap queues it when its RTCP report, RTP
+//! timeout or idle read is due (`set_remote` and the leg's drop queue it too). The next
+//! tick takes the whole queue and runs it in port order. So packets leave within about
+//! a millisecond of their last sample arriving, the tick still batches the work (no
+//! task per leg) and its cost follows the legs with work, not the legs open; with one
+//! shard per tokio worker both cores send. Ports: each leg takes an even RTP port and
+//! the odd one above it for RTCP; when the leg is dropped it queues itself, its shard
+//! sends an RTCP BYE, closes both and the pair goes back to the pool, within a tick.
 //!
 //! Every producer of work publishes it (a ring position, the closed flag, a new remote)
 //! before it looks at `queued`, and the shard clears `queued` before it looks at the
 //! work; with a sequentially consistent fence on both sides at least one of them sees
-//! the other's write, so no work is left with its leg off the queue. For a socket,
-//! tokio's waiter lock orders the same two steps (see the `Wake` impl).
+//! the other's write, so no work is left with its leg off the queue.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::line::Law;
-use crate::udp_batch::RecvBatch;
+use crate::udp_batch::{self, RecvBatch};
 
 use super::ring::Ring;
 use super::stream::{Event, LegStats, Remote, Stream, StreamConfig, Transmit};
@@ -68,6 +73,10 @@ pub struct Config {
     pub rtp_timeout: Duration,
     /// Tick tasks the legs are spread over; 0: one per tokio worker thread.
     pub shards: usize,
+    /// How often a leg's sockets are read when its line hands in no audio, and how often
+    /// its RTCP socket is read in any case (RTP is read with each packet-time of line
+    /// audio).
+    pub idle_read: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +88,7 @@ impl Default for Config {
             jitter_max_ms: 200,
             rtp_timeout: Duration::from_secs(30),
             shards: 0,
+            idle_read: Duration::from_millis(100),
         }
     }
 }
@@ -104,8 +114,9 @@ const LINE_QUEUE: usize = 1024;
 const PREFILL: usize = 320;
 const TICK: Duration = Duration::from_millis(1);
 /// Datagrams per receive call: a leg gets one packet per ptime, so a visit finds one or
-/// two waiting and a batch of four comes back short (drained) in one call.
-const RX_BATCH: usize = 4;
+/// two waiting and a batch of four comes back short (drained) in one call; an idle read
+/// after a silent line's `idle_read` finds a few more.
+const RX_BATCH: usize = 8;
 /// Receive calls per socket and visit: a flood on one leg is served a batch at a time
 /// and the leg goes back on the queue for the next tick, so it cannot hold the shard.
 const RX_CALLS_PER_VISIT: usize = 16;
@@ -124,8 +135,10 @@ struct LineRings {
     from_line: Ring,
     to_line: Ring,
     law: Law,
-    /// Line octets per packet: the leg is queued when this many are waiting.
-    packet_samples: AtomicUsize,
+    /// Line octets the stream needs to complete its next packet: the leg is queued when
+    /// this many are waiting (a run that took part of a packet-time in, for a timer or a
+    /// datagram, leaves it lower, so the packet still leaves when its last octet is in).
+    wanted: AtomicUsize,
     wake: Arc<LegWake>,
 }
 
@@ -135,7 +148,7 @@ impl LineEnd {
         let waiting = self.rings.from_line.push_waiting(samples);
         // Only the push that completes a packet-time (or one while the shard is behind)
         // goes on to look at the leg's flag.
-        if waiting >= self.rings.packet_samples.load(Ordering::Relaxed) {
+        if waiting >= self.rings.wanted.load(Ordering::Relaxed) {
             self.rings.wake.schedule();
         }
     }
@@ -163,8 +176,8 @@ struct ReadyQueue {
     legs: Mutex<Vec<Arc<LegInner>>>,
 }
 
-/// Puts one leg on its shard's ready queue. It is the waker left with tokio for both of
-/// the leg's sockets, and the line side and `Leg::drop` call it too.
+/// Puts one leg on its shard's ready queue: the line side, the deadline heap,
+/// `set_remote` and `Leg::drop` call it.
 ///
 /// Both links are weak: the queue holds the leg strongly while it waits, and a strong
 /// link back would be a cycle that outlives the engine.
@@ -195,32 +208,18 @@ impl LegWake {
     }
 }
 
-/// tokio's driver: no fence needed. The shard registers the waker under the socket's
-/// waiter lock after clearing `queued`, and the driver takes that lock before it wakes,
-/// so a wake for a registration of this visit sees `queued` clear; readiness set before
-/// the registration is seen by the poll itself.
-impl Wake for LegWake {
-    fn wake(self: Arc<Self>) {
-        self.enqueue();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.enqueue();
-    }
-}
-
 #[derive(Debug)]
 struct LegInner {
     stream: Mutex<Stream>,
     rtp: UdpSocket,
     rtcp: UdpSocket,
     rings: Arc<LineRings>,
-    /// `rings.wake` as a waker, built once: tokio keeps the one it has when polled with
-    /// the same waker again.
-    waker: Waker,
     events: mpsc::UnboundedSender<Event>,
-    /// Next `poll_timeout`, in ms since the engine's epoch.
+    /// When the leg must be run next without other work, in ms since the engine's epoch:
+    /// the stream's `poll_timeout` or the idle read, whichever comes first.
     deadline_ms: AtomicU64,
+    /// When the RTCP socket is read next (ms since the engine's epoch).
+    rtcp_read_ms: AtomicU64,
     /// The earliest entry of this leg in its shard's deadline heap ([`NEVER`]: none).
     scheduled_ms: AtomicU64,
     send_errors: AtomicU64,
@@ -261,6 +260,16 @@ struct Shared {
 impl Shared {
     fn ms(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    fn idle_read_ms(&self) -> u64 {
+        (self.config.idle_read.as_millis() as u64).max(1)
+    }
+
+    /// The leg's next deadline: its stream's timers or the idle read after `now_ms`.
+    fn deadline_ms(&self, stream: &Stream, now_ms: u64) -> u64 {
+        let idle = now_ms.saturating_add(self.idle_read_ms());
+        stream.poll_timeout().map_or(idle, |t| self.ms(t).min(idle))
     }
 }
 
@@ -367,8 +376,9 @@ impl Engine {
         };
         let (events, events_rx) = mpsc::unbounded_channel();
         let stream = Stream::new(now, config);
-        let deadline = stream.poll_timeout().map_or(NEVER, |t| shared.ms(t));
-        let packet_samples = stream.samples_per_packet();
+        let now_ms = shared.ms(now);
+        let deadline = shared.deadline_ms(&stream, now_ms);
+        let wanted = stream.octets_until_packet();
         // The least loaded shard, so both workers send.
         let shard = shared
             .shards
@@ -380,8 +390,7 @@ impl Engine {
             return Err(MediaError::Stopped);
         };
         let inner = Arc::new_cyclic(|leg| {
-            // Queued from the start: the first visit drains the sockets and leaves the
-            // waker with tokio.
+            // Queued from the start: the first visit enters the leg's deadline.
             let wake = Arc::new(LegWake {
                 leg: leg.clone(),
                 ready: Arc::downgrade(&home.ready),
@@ -391,7 +400,7 @@ impl Engine {
                 from_line: Ring::new(LINE_QUEUE),
                 to_line: Ring::new(LINE_QUEUE),
                 law: line_law,
-                packet_samples: AtomicUsize::new(packet_samples),
+                wanted: AtomicUsize::new(wanted),
                 wake: wake.clone(),
             });
             rings.to_line.push(&[line_law.idle_code(); PREFILL]);
@@ -400,9 +409,9 @@ impl Engine {
                 rtp,
                 rtcp,
                 rings,
-                waker: Waker::from(wake),
                 events,
                 deadline_ms: AtomicU64::new(deadline),
+                rtcp_read_ms: AtomicU64::new(now_ms),
                 scheduled_ms: AtomicU64::new(NEVER),
                 send_errors: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
@@ -430,9 +439,10 @@ impl Engine {
                 break;
             };
             let bind = |p: u16| -> io::Result<UdpSocket> {
-                let s = std::net::UdpSocket::bind(SocketAddr::new(shared.config.bind, p))?;
+                let s = UdpSocket::bind(SocketAddr::new(shared.config.bind, p))?;
                 s.set_nonblocking(true)?;
-                UdpSocket::from_std(s)
+                udp_batch::stamp_arrivals(&s)?;
+                Ok(s)
             };
             match (bind(port), bind(port + 1)) {
                 (Ok(rtp), Ok(rtcp)) => return Ok((rtp, rtcp, port)),
@@ -482,6 +492,44 @@ fn ntp_now() -> u64 {
     let secs = d.as_secs() + 2_208_988_800;
     let frac = ((u128::from(d.subsec_nanos()) << 32) / 1_000_000_000) as u64;
     (secs << 32) | frac
+}
+
+/// A tick's clock readings: the monotonic one the streams run on, and the wall clock the
+/// kernel's arrival stamps are in.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    now: Instant,
+    now_ms: u64,
+    /// The wall clock at `now`, since the Unix epoch.
+    wall: Duration,
+}
+
+/// Arrival stamps older than this (or later than the tick's wall clock) are taken as the
+/// wall clock having been stepped, and the datagram as read now.
+const STAMP_SANE: Duration = Duration::from_secs(10);
+
+impl Clock {
+    #[expect(clippy::disallowed_methods, reason = "I/O shell: the shard's clock")]
+    fn read(shared: &Shared) -> Clock {
+        let now = Instant::now();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Clock {
+            now,
+            now_ms: shared.ms(now),
+            wall,
+        }
+    }
+
+    /// When a datagram stamped `stamp` (wall clock) arrived, on the monotonic clock.
+    fn arrival(&self, stamp: Option<Duration>) -> Instant {
+        stamp
+            .and_then(|at| self.wall.checked_sub(at))
+            .filter(|age| *age <= STAMP_SANE)
+            .and_then(|age| self.now.checked_sub(age))
+            .unwrap_or(self.now)
+    }
 }
 
 /// A shard's buffers, reused every tick so the hot path does not allocate.
@@ -570,7 +618,6 @@ impl Deadlines {
 }
 
 /// One shard's 1 ms tick: queue the legs whose timers are due, then run every queued leg.
-#[expect(clippy::disallowed_methods, reason = "I/O shell: the shard's clock")]
 async fn shard_task(weak: Weak<Shared>, index: usize) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -588,12 +635,12 @@ async fn shard_task(weak: Weak<Shared>, index: usize) {
         let Some(shard) = shared.shards.get(index) else {
             break;
         };
-        let now = Instant::now();
+        let clock = Clock::read(&shared);
+        let now = clock.now;
         if now.saturating_duration_since(due.into_std()) > TICK {
             shard.late_ticks.fetch_add(1, Ordering::Relaxed);
         }
-        let now_ms = shared.ms(now);
-        deadlines.pop_due(now_ms);
+        deadlines.pop_due(clock.now_ms);
         std::mem::swap(&mut *lock(&shard.ready.legs), &mut scratch.batch);
         let mut batch = std::mem::take(&mut scratch.batch);
         // In port order, not wake-up order: a leg's place in the tick (and so its send
@@ -601,7 +648,7 @@ async fn shard_task(weak: Weak<Shared>, index: usize) {
         batch.sort_unstable_by_key(|leg| leg.lease.port);
         let visits = batch.len() as u64;
         for leg in batch.drain(..) {
-            run_leg(&shared, &leg, now, now_ms, &mut scratch, &mut deadlines);
+            run_leg(&shared, &leg, &clock, &mut scratch, &mut deadlines);
         }
         scratch.batch = batch;
         let busy = now.elapsed().as_nanos() as u64;
@@ -613,16 +660,16 @@ async fn shard_task(weak: Weak<Shared>, index: usize) {
 }
 
 /// Run one queued leg: take its datagrams, its line audio and its due timers, send what
-/// comes out, and leave its wakers set for the next work. A closed leg sends its RTCP BYE
-/// and is let go (its sockets close with the last reference, this one).
+/// comes out, and enter its next deadline. A closed leg sends its RTCP BYE and is let go
+/// (its sockets close with the last reference, this one).
 fn run_leg(
     shared: &Shared,
     leg: &Arc<LegInner>,
-    now: Instant,
-    now_ms: u64,
+    clock: &Clock,
     s: &mut Scratch,
     deadlines: &mut Deadlines,
 ) {
+    let (now, now_ms) = (clock.now, clock.now_ms);
     // Off the queue before looking at the work: whatever arrives from here on queues the
     // leg again (for the next tick). Pairs with the fence in `LegWake::schedule`.
     leg.rings.wake.queued.store(false, Ordering::SeqCst);
@@ -639,9 +686,19 @@ fn run_leg(
     }
     let mut guard: Option<MutexGuard<'_, Stream>> = None;
     let mut flooded = false;
+    // RTCP every `idle_read`: its reports come seconds apart, and an empty read per
+    // packet would cost as much as the RTP one.
+    let read_rtcp = leg.rtcp_read_ms.load(Ordering::Relaxed) <= now_ms;
+    if read_rtcp {
+        leg.rtcp_read_ms
+            .store(now_ms + shared.idle_read_ms(), Ordering::Relaxed);
+    }
     for rtcp in [false, true] {
+        if rtcp && !read_rtcp {
+            continue;
+        }
         let socket = if rtcp { &leg.rtcp } else { &leg.rtp };
-        let drained = drain(socket, &mut s.rx, &leg.waker, |at, from, datagram| {
+        let drained = drain(socket, &mut s.rx, clock, |at, from, datagram| {
             let stream = guard.get_or_insert_with(|| lock(&leg.stream));
             if rtcp {
                 stream.handle_rtcp(at, from, datagram);
@@ -654,8 +711,8 @@ fn run_leg(
     let waiting = leg.rings.from_line.len();
     let deadline = leg.deadline_ms.load(Ordering::Relaxed);
     let due = deadline <= now_ms;
-    let packet_samples = leg.rings.packet_samples.load(Ordering::Relaxed);
-    if guard.is_some() || waiting >= packet_samples || due {
+    let wanted = leg.rings.wanted.load(Ordering::Relaxed);
+    if guard.is_some() || waiting >= wanted || due {
         let mut stream = guard.unwrap_or_else(|| lock(&leg.stream));
         let n = leg.rings.from_line.pop(&mut s.line[..]);
         if n > 0 {
@@ -668,12 +725,20 @@ fn run_leg(
             stream.handle_timeout(now);
         }
         take_output(leg, &mut stream, &mut s.transmits);
-        let deadline = stream.poll_timeout().map_or(NEVER, |t| shared.ms(t));
+        let deadline = shared.deadline_ms(&stream, now_ms);
         // Stored under the lock, so a `set_remote` in between cannot be overwritten by
-        // the deadline it replaced.
+        // the deadline it replaced (nor the octets wanted under its packet-time).
         leg.deadline_ms.store(deadline, Ordering::Relaxed);
+        let wanted = stream.octets_until_packet();
+        leg.rings.wanted.store(wanted, Ordering::Relaxed);
         drop(stream);
         send(leg, &mut s.transmits);
+        // A push since the pop was weighed against the old count: look again, or the
+        // packet it completed would wait for the next push.
+        fence(Ordering::SeqCst);
+        if leg.rings.from_line.len() >= wanted {
+            leg.rings.wake.schedule();
+        }
     }
     deadlines.keep(leg, leg.deadline_ms.load(Ordering::Relaxed));
     if flooded {
@@ -684,49 +749,32 @@ fn run_leg(
 /// How a socket was left by [`drain`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Drained {
-    /// Empty, with the leg's waker registered for the next datagram.
-    Waiting,
+    /// Empty (or a receive error, consumed by the read: the next visit reads on).
+    Empty,
     /// Still holding datagrams after [`RX_CALLS_PER_VISIT`] receives.
     Flooded,
 }
 
-/// Receive what `socket` holds, hand each datagram to `handle`, then leave `waker` with
-/// tokio's driver so the next datagram queues the leg.
+/// Receive what `socket` holds, up to [`RX_CALLS_PER_VISIT`] batches, and hand each
+/// datagram to `handle` with its arrival time.
 ///
-/// A datagram that arrives after the last receive and before the waker is registered is
-/// not lost: if the driver has seen it, `poll_recv_ready` says ready and the loop reads
-/// again; if not, the driver's next edge for the socket wakes the waker just registered.
-/// Receive errors (an ICMP error reported on the socket) consume the error and leave
-/// readiness set, so the poll reads on.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "I/O shell: arrival time of datagrams"
-)]
+/// A receive error (an ICMP error queued on the socket) is consumed by the call that
+/// reports it; what follows it waits for the leg's next run.
 fn drain(
     socket: &UdpSocket,
     rx: &mut RecvBatch,
-    waker: &Waker,
+    clock: &Clock,
     mut handle: impl FnMut(Instant, SocketAddr, &[u8]),
 ) -> Drained {
-    let mut calls = 0;
-    while calls < RX_CALLS_PER_VISIT {
-        // A short batch clears tokio's readiness: one call for a socket holding one packet.
-        while calls < RX_CALLS_PER_VISIT {
-            calls += 1;
-            let Ok(more) = rx.recv(socket) else { break };
-            let at = Instant::now();
-            for (from, datagram) in rx.datagrams() {
-                handle(at, from, datagram);
-            }
-            if !more {
-                break;
-            }
+    for _ in 0..RX_CALLS_PER_VISIT {
+        let Ok(more) = rx.recv_stamped(socket) else {
+            return Drained::Empty;
+        };
+        for (from, datagram, stamp) in rx.stamped() {
+            handle(clock.arrival(stamp), from, datagram);
         }
-        match socket.poll_recv_ready(&mut Context::from_waker(waker)) {
-            Poll::Pending => return Drained::Waiting,
-            Poll::Ready(Ok(())) => {}
-            // The runtime is shutting down: nothing is coming.
-            Poll::Ready(Err(_)) => return Drained::Waiting,
+        if !more {
+            return Drained::Empty;
         }
     }
     Drained::Flooded
@@ -745,7 +793,7 @@ fn send(leg: &LegInner, transmits: &mut Vec<Transmit>) {
     for t in transmits.drain(..) {
         let socket = if t.rtcp { &leg.rtcp } else { &leg.rtp };
         // The wire cannot wait: a full socket buffer is a counted drop.
-        if socket.try_send_to(t.payload(), t.to).is_err() {
+        if socket.send_to(t.payload(), t.to).is_err() {
             leg.send_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -786,12 +834,11 @@ impl Leg {
         stream.set_remote(Instant::now(), remote);
         inner
             .rings
-            .packet_samples
-            .store(stream.samples_per_packet(), Ordering::Relaxed);
+            .wanted
+            .store(stream.octets_until_packet(), Ordering::Relaxed);
         // The RTP timeout starts now: the shard's next visit enters the new deadline.
-        let deadline = stream
-            .poll_timeout()
-            .map_or(NEVER, |t| self.engine.shared.ms(t));
+        let shared = &self.engine.shared;
+        let deadline = shared.deadline_ms(&stream, shared.ms(Instant::now()));
         inner.deadline_ms.store(deadline, Ordering::Relaxed);
         drop(stream);
         // Visited on the next tick: the deadline goes into the heap and audio already
@@ -868,127 +915,106 @@ impl Drop for Leg {
 #[cfg(test)]
 #[expect(
     clippy::disallowed_methods,
-    reason = "real sockets and tokio's real driver: the tests wait for it"
+    reason = "real sockets: the tests wait for the kernel"
 )]
 mod tests {
     use super::*;
-
-    /// A waker that counts its wake-ups.
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
         r.unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// A one-worker runtime (its idle worker runs tokio's driver), a gateway socket
-    /// registered with it and a plain socket for the far end, all on loopback.
-    fn gateway_and_phone() -> (tokio::runtime::Runtime, UdpSocket, std::net::UdpSocket) {
-        let rt = ok(tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build());
-        let gw = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
+    /// A gateway socket set up as a leg's is (non-blocking, arrivals stamped) and a plain
+    /// socket for the far end, on loopback.
+    fn gateway_and_phone() -> (UdpSocket, UdpSocket) {
+        let gw = ok(UdpSocket::bind("127.0.0.1:0"));
         ok(gw.set_nonblocking(true));
-        let gw = {
-            let _entered = rt.enter();
-            ok(UdpSocket::from_std(gw))
-        };
-        let phone = ok(std::net::UdpSocket::bind("127.0.0.1:0"));
-        (rt, gw, phone)
+        ok(udp_batch::stamp_arrivals(&gw));
+        let phone = ok(UdpSocket::bind("127.0.0.1:0"));
+        (gw, phone)
     }
 
-    /// Poll `f` for up to a second.
-    fn until(mut f: impl FnMut() -> bool) -> bool {
-        for _ in 0..1000 {
-            if f() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+    fn clock_at(now: Instant, wall: Duration) -> Clock {
+        Clock {
+            now,
+            now_ms: 0,
+            wall,
         }
-        false
     }
 
     #[test]
-    fn a_datagram_arriving_between_the_drain_and_the_registration_is_not_lost() {
-        // tokio's driver runs on an idle worker of this runtime while the drain runs on
-        // the test's thread, as a shard's drain runs while the other worker polls.
-        let (rt, gw, phone) = gateway_and_phone();
-        let _entered = rt.enter();
-        let to = ok(gw.local_addr());
-        let count = Arc::new(Count::default());
-        let waker = Waker::from(count.clone());
-        let mut rx = RecvBatch::new(1500, RX_BATCH);
-        // (datagrams waiting before the drain, sent from inside it just after the receive
-        // that found the socket empty, pause there for the driver to see them (ms))
-        let rows: [(&[u8], &[u8], u64); 5] = [
-            (&[1], &[], 0),
-            // The driver sees the arrival before the poll: the drain reads again.
-            (&[2], &[3], 20),
-            // Or not: the poll registers the waker and the arrival's edge fires it.
-            (&[4], &[5], 0),
-            (&[6, 7, 8, 9, 10], &[11], 20),
-            (&[12, 13, 14, 15, 16], &[17, 18], 0),
+    fn arrivals_are_the_kernel_stamps_moved_onto_the_monotonic_clock() {
+        let now = Instant::now();
+        let wall = Duration::from_secs(1_800_000_000);
+        let clock = clock_at(now, wall);
+        let ms = Duration::from_millis;
+        // (stamp, arrival as time before now)
+        let rows = [
+            (Some(wall - ms(15)), ms(15)),
+            (Some(wall), ms(0)),
+            // No stamp (not Linux): read now.
+            (None, ms(0)),
+            // Later than the tick's wall clock, or very old: the clock was stepped.
+            (Some(wall + ms(5)), ms(0)),
+            (Some(wall - STAMP_SANE - ms(1)), ms(0)),
+            (Some(wall - STAMP_SANE), STAMP_SANE),
         ];
-        for (before, inside, pause) in rows {
-            for &b in before {
-                ok(phone.send_to(&[b], to));
-            }
-            // As a tick finds them: the driver has seen them (and fired the waker left by
-            // the last row's drain).
-            std::thread::sleep(Duration::from_millis(20));
-            let woken = count.0.load(Ordering::SeqCst);
-            let mut got: Vec<u8> = Vec::new();
-            let last = before.last().copied();
-            let outcome = drain(&gw, &mut rx, &waker, |_, _, d| {
-                got.extend_from_slice(d);
-                if d.first().copied() == last {
-                    for &b in inside {
-                        ok(phone.send_to(&[b], to));
-                    }
-                    std::thread::sleep(Duration::from_millis(pause));
-                }
-            });
-            assert_eq!(outcome, Drained::Waiting);
-            let all: Vec<u8> = before.iter().chain(inside).copied().collect();
-            // Which path a row takes depends on when the driver thread runs (the pause
-            // only makes one likely), so both are accepted; what must not happen is a
-            // datagram left on the socket with no wake-up for it. A wake-up for what was
-            // already read (the driver seeing an edge after the drain took the datagram)
-            // costs one empty visit and is allowed.
-            if got.len() < all.len() {
-                // Left on the socket: the waker must fire for it, and the next visit
-                // takes it.
-                assert!(
-                    until(|| count.0.load(Ordering::SeqCst) > woken),
-                    "{before:?} {inside:?}: woken for what arrived"
-                );
-                assert_eq!(
-                    drain(&gw, &mut rx, &waker, |_, _, d| got.extend_from_slice(d)),
-                    Drained::Waiting
-                );
-            }
-            assert_eq!(got, all, "pause {pause} ms");
+        for (stamp, before) in rows {
+            assert_eq!(clock.arrival(stamp), now - before, "{stamp:?}");
         }
+    }
+
+    #[test]
+    fn a_drain_takes_what_waited_with_the_kernels_arrival_times() {
+        let (gw, phone) = gateway_and_phone();
+        let to = ok(gw.local_addr());
+        let mut rx = RecvBatch::new(1500, RX_BATCH);
+        let sent_at = Instant::now();
+        for b in 0..3u8 {
+            ok(phone.send_to(&[b], to));
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        let clock = Clock::read(&Shared {
+            config: Config::default(),
+            epoch: sent_at,
+            shards: Box::new([]),
+            free: Mutex::default(),
+            seed: AtomicU64::new(1),
+        });
+        let mut got = Vec::new();
+        assert_eq!(
+            drain(&gw, &mut rx, &clock, |at, _, d| got.push((d.to_vec(), at))),
+            Drained::Empty
+        );
+        assert_eq!(got.len(), 3);
+        for (i, (d, at)) in got.iter().enumerate() {
+            assert_eq!(d, &[i as u8]);
+            // Stamped on arrival, about 30 ms before the read (the sleep), not at it.
+            let age = clock.now.saturating_duration_since(*at);
+            if cfg!(target_os = "linux") {
+                assert!(age >= Duration::from_millis(20), "{age:?}");
+            }
+            assert!(age < Duration::from_secs(2), "{age:?}");
+        }
+        // Nothing left: the next drain reads nothing.
+        let mut more = 0;
+        assert_eq!(
+            drain(&gw, &mut rx, &clock, |_, _, _| more += 1),
+            Drained::Empty
+        );
+        assert_eq!(more, 0);
     }
 
     #[test]
     fn a_flooded_socket_gives_up_after_its_receive_calls() {
-        let (rt, gw, phone) = gateway_and_phone();
-        let _entered = rt.enter();
+        let (gw, phone) = gateway_and_phone();
         let to = ok(gw.local_addr());
-        let waker = Waker::from(Arc::new(Count::default()));
         let mut rx = RecvBatch::new(1500, RX_BATCH);
+        let clock = clock_at(Instant::now(), Duration::ZERO);
         let cap = RX_CALLS_PER_VISIT * RX_BATCH;
         // (datagrams waiting, taken by one visit, outcome)
         let rows = [
-            (cap - 1, cap - 1, Drained::Waiting),
+            (cap - 1, cap - 1, Drained::Empty),
             (cap + 10, cap, Drained::Flooded),
         ];
         for (waiting, taken, outcome) in rows {
@@ -997,13 +1023,13 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(20));
             let mut n = 0;
-            assert_eq!(drain(&gw, &mut rx, &waker, |_, _, _| n += 1), outcome);
+            assert_eq!(drain(&gw, &mut rx, &clock, |_, _, _| n += 1), outcome);
             assert_eq!(n, taken);
             // What is left comes with the next visit.
             let mut rest = 0;
             assert_eq!(
-                drain(&gw, &mut rx, &waker, |_, _, _| rest += 1),
-                Drained::Waiting
+                drain(&gw, &mut rx, &clock, |_, _, _| rest += 1),
+                Drained::Empty
             );
             assert_eq!(rest, waiting - taken);
         }

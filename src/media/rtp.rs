@@ -182,7 +182,9 @@ impl SourceStats {
         if delta == 0 {
             // A duplicate of the highest packet: counted, not advanced.
         } else if delta < MAX_DROPOUT {
-            if sequence < self.max_seq {
+            // A wrap, unless this is the first packet: `new` put `max_seq` one behind it,
+            // which for a first sequence of 0 is 65535.
+            if sequence < self.max_seq && self.received > 0 {
                 self.cycles += 1;
             }
             self.max_seq = sequence;
@@ -359,6 +361,24 @@ mod tests {
         assert_eq!(s.take_fraction_lost(), 51); // 1/5 × 256
         assert_eq!(s.take_fraction_lost(), 0);
         assert!(!s.update(20_000, 0, 0));
+    }
+
+    #[test]
+    fn a_source_starting_anywhere_loses_nothing_until_a_gap() {
+        // (first sequence, sequences after it, lost, extended highest)
+        let rows: [(u16, &[u16], u32, u32); 4] = [
+            (0, &[1, 2], 0, 2),
+            (0, &[1, 3], 1, 3),
+            (65_535, &[0, 1], 0, (1 << 16) | 1),
+            (1_000, &[1_001], 0, 1_001),
+        ];
+        for (first, rest, lost, max) in rows {
+            let mut s = SourceStats::new(1, first);
+            for (i, &seq) in std::iter::once(&first).chain(rest).enumerate() {
+                assert!(s.update(seq, i as u32 * 160, i as u32 * 160));
+            }
+            assert_eq!((s.lost(), s.extended_max()), (lost, max), "from {first}");
+        }
     }
 
     #[test]

@@ -354,6 +354,24 @@ impl Stream {
         self.packet_samples()
     }
 
+    /// Line octets the shell should collect before it runs the stream again (at least
+    /// one): until the next packet is complete, so a packet leaves as soon as its last
+    /// octet is in, whatever share of it an earlier run took in; and never more than a
+    /// packet-time, so playout toward the line moves a packet-time at a time even while
+    /// the first packets are held back for the DTMF detector (a run that took in several
+    /// packet-times at once would play past the packets read at its start).
+    pub fn octets_until_packet(&self) -> usize {
+        let hold = if self.detector.is_some() {
+            NTE_DELAY
+        } else {
+            0
+        };
+        let packet = self.packet_samples();
+        (hold + packet)
+            .saturating_sub(self.delay_len)
+            .clamp(1, packet)
+    }
+
     fn packet_samples(&self) -> usize {
         self.remote
             .map_or(160, |r| usize::from(r.ptime_ms.clamp(10, 30)) * 8)
