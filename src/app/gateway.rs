@@ -693,7 +693,11 @@ impl MapperTask {
                 let addr = self.legs.open(call, law);
                 self.mapper.handle_media_opened(now(), call, addr);
             }
-            mapper::Media::Remote { call, media } => self.legs.set_remote(call, media),
+            mapper::Media::Remote {
+                call,
+                media,
+                policy,
+            } => self.legs.set_remote(call, media, policy),
             mapper::Media::Connect {
                 call,
                 span,

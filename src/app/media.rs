@@ -18,6 +18,7 @@ use crate::line::Law;
 use crate::mapper::{self, CallId};
 use crate::media::tone::{TonePlan, ToneSpec};
 use crate::media::{self, DtmfRelay, Remote};
+use crate::routing::dial_peer;
 use crate::sip;
 
 pub(crate) use crate::media::LineEnd;
@@ -71,8 +72,14 @@ impl Legs {
         }
     }
 
-    /// The peer's SDP: its first G.711 codec is the one the offer/answer settled on.
-    pub(crate) fn set_remote(&mut self, call: CallId, media: sip::Media) {
+    /// The peer's SDP: its first G.711 codec is the one the offer/answer settled on;
+    /// `policy` is what the peer's dial peer says of DTMF and NAT.
+    pub(crate) fn set_remote(
+        &mut self,
+        call: CallId,
+        media: sip::Media,
+        policy: mapper::MediaPolicy,
+    ) {
         let Some(leg) = self.legs.get(&call) else {
             return;
         };
@@ -86,19 +93,29 @@ impl Legs {
             .and_then(|p| u8::try_from(p).ok())
             .unwrap_or(20)
             .clamp(10, 30);
-        tracing::debug!(%call, remote = %media.rtp, ?law, ptime_ms, "peer media");
+        let dtmf_relay = match policy.dtmf_relay {
+            dial_peer::DtmfRelay::RtpNte if media.telephone_event.is_some() => DtmfRelay::RtpNte,
+            // No telephone-event in the SDP, `inband`, or `sip-info` (there is no SIP INFO
+            // relay): the digits stay in the audio, where the PBX and the peer hear them.
+            _ => DtmfRelay::Inband,
+        };
+        tracing::debug!(
+            %call,
+            remote = %media.rtp,
+            ?law,
+            ptime_ms,
+            ?dtmf_relay,
+            symmetric = policy.symmetric_rtp,
+            "peer media"
+        );
         leg.leg.set_remote(Remote {
             addr: media.rtp,
             law,
             payload_type,
             ptime_ms,
             telephone_event: media.telephone_event,
-            dtmf_relay: if media.telephone_event.is_some() {
-                DtmfRelay::RtpNte
-            } else {
-                DtmfRelay::Inband
-            },
-            symmetric: false,
+            dtmf_relay,
+            symmetric: policy.symmetric_rtp,
         });
     }
 

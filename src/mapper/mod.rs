@@ -45,7 +45,7 @@ use crate::isdn::q931::{CallRef, Cause};
 use crate::isdn::{self, SetupIndication, SetupRequest};
 use crate::line::Law;
 use crate::routing::Tag;
-use crate::routing::dial_peer::Transport;
+use crate::routing::dial_peer::{DtmfRelay, Transport};
 use crate::routing::router::{Attempt, CallRequest, Origin, PeerState, Target};
 use crate::routing::table::{CauseOverrides, Host, PeerKind, Port, RoutingTable, SessionTarget};
 use crate::sip;
@@ -154,6 +154,28 @@ pub enum Tone {
     Ringback,
 }
 
+/// The media settings of the VoIP dial peer a call's SIP side belongs to (the current
+/// attempt's peer from the PSTN, the inbound peer from SIP; defaults without one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MediaPolicy {
+    /// `dtmf_relay`: how digits cross to the SIP side.
+    pub dtmf_relay: DtmfRelay,
+    /// `symmetric_rtp`: send to where the peer's packets come from (NAT).
+    pub symmetric_rtp: bool,
+}
+
+impl MediaPolicy {
+    fn of(kind: Option<&PeerKind>) -> Self {
+        match kind {
+            Some(PeerKind::Voip(v)) => Self {
+                dtmf_relay: v.dtmf_relay,
+                symmetric_rtp: v.symmetric_rtp,
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
 /// What the mapper asks of the media layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Media {
@@ -171,6 +193,8 @@ pub enum Media {
         call: CallId,
         /// Where and how to send RTP.
         media: sip::Media,
+        /// What the VoIP dial peer of the call says of its media.
+        policy: MediaPolicy,
     },
     /// Move samples between the leg and this B-channel.
     Connect {
@@ -344,6 +368,8 @@ struct Call {
     presentation: (Presentation, Screening),
     /// Cause overrides of the VoIP dial peer concerned.
     overrides: CauseOverrides,
+    /// Media settings of the same peer.
+    policy: MediaPolicy,
     alerted: bool,
     early_media: bool,
     ringback: bool,
@@ -673,7 +699,12 @@ impl Mapper {
             }
             sip::Event::MediaChanged { call, media } => {
                 if let Some(id) = self.find_sip(call) {
-                    self.push_media(Media::Remote { call: id, media });
+                    let policy = self.calls.get(&id).map(|c| c.policy).unwrap_or_default();
+                    self.push_media(Media::Remote {
+                        call: id,
+                        media,
+                        policy,
+                    });
                 }
             }
             sip::Event::Released {
@@ -720,7 +751,12 @@ impl Mapper {
             Direction::FromPstn => self.next_sip_attempt(now, call),
             Direction::FromSip => {
                 if let Some(offer) = c.incoming.as_ref().and_then(|i| i.offer.clone()) {
-                    self.push_media(Media::Remote { call, media: offer });
+                    let policy = c.policy;
+                    self.push_media(Media::Remote {
+                        call,
+                        media: offer,
+                        policy,
+                    });
                 }
                 self.next_span_attempt(now, call);
             }
@@ -868,6 +904,7 @@ impl Mapper {
                 incoming: None,
                 presentation: (Presentation::ALLOWED, Screening::USER_NOT_SCREENED),
                 overrides: CauseOverrides::default(),
+                policy: MediaPolicy::default(),
                 alerted: false,
                 early_media: false,
                 ringback: false,
@@ -918,6 +955,7 @@ impl Mapper {
                 PeerKind::Voip(v) => v.cause_map.clone(),
                 PeerKind::Pots(_) => CauseOverrides::default(),
             };
+            let policy = MediaPolicy::of(Some(&attempt.peer.kind));
             let setup = call.setup.as_deref();
             let identity = number::calling_to_sip(
                 attempt.calling.as_ref(),
@@ -931,6 +969,7 @@ impl Mapper {
             let tag = attempt.peer.tag;
             call.span.record("peer", tag);
             call.overrides = overrides;
+            call.policy = policy;
             call.current = Some(call.next_attempt - 1);
             call.attempts_made += 1;
             if call.attempts_made > 1 {
@@ -990,8 +1029,11 @@ impl Mapper {
         let network_side = self.config.spans[pstn.span].side == Side::Network;
         let progress = if let Some(media) = media {
             c.early_media = true;
-            self.actions
-                .push_back(Action::Media(Media::Remote { call: id, media }));
+            self.actions.push_back(Action::Media(Media::Remote {
+                call: id,
+                media,
+                policy: c.policy,
+            }));
             if c.ringback {
                 c.ringback = false;
                 self.actions.push_back(Action::Media(Media::Play {
@@ -1033,8 +1075,11 @@ impl Mapper {
             return;
         }
         let Some(pstn) = c.pstn.clone() else { return };
-        self.actions
-            .push_back(Action::Media(Media::Remote { call: id, media }));
+        self.actions.push_back(Action::Media(Media::Remote {
+            call: id,
+            media,
+            policy: c.policy,
+        }));
         if c.ringback {
             c.ringback = false;
             self.actions.push_back(Action::Media(Media::Play {
@@ -1070,8 +1115,13 @@ impl Mapper {
         let ringback = std::mem::take(&mut c.ringback);
         self.counters.answered += 1;
         self.events.push_back(Event::Answered { call: id });
+        let policy = c.policy;
         if let Some(media) = media {
-            self.push_media(Media::Remote { call: id, media });
+            self.push_media(Media::Remote {
+                call: id,
+                media,
+                policy,
+            });
         }
         if ringback {
             self.push_media(Media::Play {
@@ -1172,6 +1222,7 @@ impl Mapper {
             Some(PeerKind::Voip(v)) => v.cause_map.clone(),
             _ => CauseOverrides::default(),
         };
+        let policy = MediaPolicy::of(route.inbound.peer.as_ref().map(|p| &p.kind));
         let attempts: Vec<Attempt> = route
             .attempts
             .into_iter()
@@ -1230,6 +1281,7 @@ impl Mapper {
             incoming: Some(incoming),
             presentation: (presentation, screening),
             overrides,
+            policy,
             alerted: false,
             early_media: false,
             ringback: false,

@@ -82,6 +82,24 @@ dial_peers:
     destination_pattern: "5554...$"
     cause_map:
       sip_to_q850: {486: 21}
+  # 5555XXX: C again, behind NAT and with digits in band.
+  - tag: 107
+    type: voip
+    session_target: "ipv4:127.0.0.1:5072"
+    destination_pattern: "5555...$"
+    dtmf_relay: inband
+    symmetric_rtp: true
+  # SIP -> PBX 4XXX: the inbound peer says the same.
+  - tag: 108
+    type: voip
+    incoming_called_number: "4...$"
+    dtmf_relay: inband
+    symmetric_rtp: true
+  - tag: 5
+    type: pots
+    port: span1
+    destination_pattern: "4...$"
+    digit_strip: false
 "#;
 
 const A: sip::PeerId = 0;
@@ -502,7 +520,8 @@ fn sip_180_with_sdp_sends_alerting_pi_8_and_early_media() {
         vec![
             Action::Media(Media::Remote {
                 call,
-                media: media()
+                media: media(),
+                policy: MediaPolicy::default(),
             }),
             Action::Isdn {
                 span: 0,
@@ -533,7 +552,8 @@ fn sip_183_with_sdp_sends_progress_pi_8_and_early_media() {
         vec![
             Action::Media(Media::Remote {
                 call,
-                media: media()
+                media: media(),
+                policy: MediaPolicy::default(),
             }),
             Action::Isdn {
                 span: 0,
@@ -578,7 +598,8 @@ fn sip_200_sends_connect_and_sets_the_remote_media() {
         vec![
             Action::Media(Media::Remote {
                 call,
-                media: media()
+                media: media(),
+                policy: MediaPolicy::default(),
             }),
             Action::Isdn {
                 span: 0,
@@ -869,7 +890,8 @@ fn invite_routed_to_a_span_opens_media_then_sends_setup() {
         out[0],
         Action::Media(Media::Remote {
             call,
-            media: media()
+            media: media(),
+            policy: MediaPolicy::default(),
         })
     );
     let Some((0, Q::Setup { request, .. })) = isdn_cmd(&out[1]) else {
@@ -1384,4 +1406,52 @@ fn answer_after_a_failed_attempt_ends_with_the_answered_calls_cause() {
     m.handle_sip(t0, released(second, None, None));
     m.handle_isdn(t0, 0, cleared(isdn::CallId(1), 16));
     assert_eq!(ended(&mut m), Some((Cause(16), None, true)));
+}
+
+/// The `Media::Remote` among `out`: its policy.
+fn policy_in(out: &[Action]) -> Option<MediaPolicy> {
+    out.iter().find_map(|a| match a {
+        Action::Media(Media::Remote { policy, .. }) => Some(*policy),
+        _ => None,
+    })
+}
+
+#[test]
+fn the_voip_dial_peers_dtmf_relay_and_symmetric_rtp_go_with_the_peers_sdp() {
+    let nat = MediaPolicy {
+        dtmf_relay: DtmfRelay::Inband,
+        symmetric_rtp: true,
+    };
+    // (from the PSTN, called number, the policy the media leg is given)
+    let rows = [
+        // Outbound peer 100: the defaults.
+        (true, "5551234", MediaPolicy::default()),
+        // Outbound peer 107: in band, behind NAT.
+        (true, "5555123", nat),
+        // Inbound peer 100 (incoming called number 2...).
+        (false, "2001", MediaPolicy::default()),
+        // Inbound peer 108 (incoming called number 4...).
+        (false, "4001", nat),
+    ];
+    for (i, (from_pstn, called, policy)) in rows.into_iter().enumerate() {
+        let (mut m, t0) = mapper();
+        let out = if from_pstn {
+            let (_, sip_id) = pstn_call_invited(&mut m, t0, called);
+            m.handle_sip(
+                t0,
+                sip::Event::Answered {
+                    call: sip_id,
+                    media: Some(media()),
+                },
+            );
+            drain(&mut m)
+        } else {
+            m.handle_sip(t0, incoming(900 + i as u64, called));
+            drain(&mut m);
+            let call = m.call_for_sip(sip::CallId(900 + i as u64)).expect("call");
+            m.handle_media_opened(t0, call, Some(RTP));
+            drain(&mut m)
+        };
+        assert_eq!(policy_in(&out), Some(policy), "{called}: {out:?}");
+    }
 }

@@ -492,6 +492,11 @@ pub struct DialPeerSpec {
     #[serde(default)]
     #[schemars(with = "Option<DtmfRelay>")]
     pub dtmf_relay: Option<Spanned<DtmfRelay>>,
+    /// VoIP: send RTP and RTCP to where the peer's packets come from rather than to the
+    /// address in its SDP (symmetric RTP, for a peer behind NAT); default false.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub symmetric_rtp: Option<Spanned<bool>>,
     /// VoIP: RTP payload type of telephone-event (96-127, default 101).
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 96, max = 127))]

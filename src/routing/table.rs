@@ -311,6 +311,8 @@ pub struct Voip {
     pub codecs: Vec<Codec>,
     /// DTMF relay.
     pub dtmf_relay: DtmfRelay,
+    /// Symmetric RTP: send to where the peer's packets come from (NAT).
+    pub symmetric_rtp: bool,
     /// telephone-event payload type.
     pub dtmf_payload_type: u8,
     /// Cause-table overrides (Q.850 -> SIP, SIP -> Q.850).
@@ -1010,6 +1012,7 @@ impl Compiler {
             transport,
             codecs,
             dtmf_relay,
+            symmetric_rtp,
             dtmf_payload_type,
             cause_map,
             auth
@@ -1127,6 +1130,7 @@ impl Compiler {
                 .as_ref()
                 .map(|d| d.value)
                 .unwrap_or_default(),
+            symmetric_rtp: spec.symmetric_rtp.as_ref().is_some_and(|s| s.value),
             dtmf_payload_type,
             cause_map,
             credentials: spec.auth.as_ref().map(|a| a.value.clone()),
@@ -1211,6 +1215,14 @@ mod tests {
             (
                 "dial_peers:\n  - {tag: 1, type: voip, prefix: \"9\"}\n",
                 "t.yaml:2:34: `prefix`: allowed on POTS peers only",
+            ),
+            (
+                "dial_peers:\n  - {tag: 1, type: pots, port: s1, symmetric_rtp: true}\n",
+                "t.yaml:2:51: `symmetric_rtp`: allowed on VoIP peers only",
+            ),
+            (
+                "dial_peers:\n  - {tag: 1, type: voip, symmetric_rtp: 1}\n",
+                "t.yaml:2:41: invalid boolean",
             ),
             (
                 "dial_peers:\n  - {tag: 1, type: voip, session_target: \"ipv4:10.0.0\"}\n",
