@@ -819,3 +819,116 @@ fn tls_peer_by_dns_name_and_tls_listener_carry_calls_both_ways() {
     assert!(log.contains("session target resolved"), "{log}");
     assert!(gw.terminate().is_some_and(|s| s.success()));
 }
+
+/// RTP datagrams from `from` that `socket` takes before `until` (it reads with a short
+/// timeout, so the count ends on time).
+fn rtp_from(socket: &UdpSocket, from: std::net::IpAddr, until: Instant) -> usize {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let mut got = 0;
+    while Instant::now() < until {
+        if let Ok((n, source)) = socket.recv_from(&mut buf)
+            && source.ip() == from
+            && n >= 12
+            && buf[0] >> 6 == 2
+        {
+            got += 1;
+        }
+    }
+    got
+}
+
+/// Symmetric RTP as the VoIP dial peer says: a phone behind NAT answers with one port in
+/// its SDP and sends its RTP from another. With `symmetric_rtp: true` the gateway's RTP
+/// follows the packets to the port they come from; without it, it keeps to the SDP.
+#[test]
+fn a_peers_symmetric_rtp_sends_the_gateways_rtp_where_the_peers_comes_from() {
+    use dialgate::sip::{self, Command, Event, LocalMedia, Transport};
+    // (symmetric_rtp, gateway RTP expected at the SDP's port, at the NAT's port)
+    let rows = [(false, true, false), (true, false, true)];
+    for (symmetric, at_sdp, at_nat) in rows {
+        let files = Files::new(Span::T1, GwSide::Network);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut phone = runtime
+            .block_on(sip::Endpoint::start(sip::Config {
+                listen: vec![sip::Listen {
+                    transport: Transport::Udp,
+                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                }],
+                trusted: vec!["127.0.0.1/32".parse().unwrap()],
+                trying_delay: Duration::ZERO,
+                ..sip::Config::default()
+            }))
+            .unwrap();
+        let phone_port = phone.local_addr(Transport::Udp).unwrap().port();
+        std::fs::write(
+            files.path("peers/plan.yaml"),
+            format!(
+                "dial_peers:\n  - tag: 100\n    type: voip\n    session_target: \"ipv4:127.0.0.1:{phone_port}\"\n    destination_pattern: \"5551...$\"\n    symmetric_rtp: {symmetric}\n"
+            ),
+        )
+        .unwrap();
+        let scenario = files.scenario(
+            "  - place: { called: \"5551234\", calling: \"2001\", expect: connect, within_ms: 5000, hold_ms: 2500, hangup: us }\n",
+        );
+        let mut sim = sim(&files, &scenario);
+        let mut gw = gateway(&files, &[]);
+        // The port the phone's SDP names, and the one its packets leave from (the NAT's).
+        let sdp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let nat = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (got_sdp, got_nat) = runtime.block_on(async {
+            let incoming = match next_event(&mut phone).await {
+                Event::Incoming(i) => i,
+                other => panic!("expected the INVITE, got {other:?}\n{}", logs(&files)),
+            };
+            let gw_rtp = incoming.offer.as_ref().expect("the gateway offers").rtp;
+            phone.command(Command::Answer {
+                call: incoming.call,
+                media: LocalMedia {
+                    rtp: sdp.local_addr().unwrap(),
+                    codecs: Vec::new(),
+                },
+            });
+            let (sdp, nat) = (sdp.try_clone().unwrap(), nat.try_clone().unwrap());
+            // 1.5 s of PCMU from the NAT's port while both ports listen.
+            let counted = std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_millis(1500);
+                let sender = nat.try_clone().unwrap();
+                let send = std::thread::spawn(move || {
+                    for seq in 0..70u16 {
+                        let mut packet = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+                        packet[2..4].copy_from_slice(&seq.to_be_bytes());
+                        packet[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                        packet.extend_from_slice(&[0xFF; 160]);
+                        let _ = sender.send_to(&packet, gw_rtp);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                });
+                let ip = gw_rtp.ip();
+                let at_sdp = std::thread::spawn(move || rtp_from(&sdp, ip, until));
+                let at_nat = rtp_from(&nat, ip, until);
+                send.join().unwrap();
+                (at_sdp.join().unwrap(), at_nat)
+            });
+            while !counted.is_finished() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            counted.join().unwrap()
+        });
+        expect_success(&mut sim, Duration::from_secs(15), &files);
+        // 1.5 s is 75 packet-times: well over half of them at the port the row expects,
+        // and (once the first NAT'd packet has been heard) none at the other.
+        let expect = |yes: bool, got: usize| if yes { got >= 40 } else { got <= 2 };
+        assert!(
+            expect(at_sdp, got_sdp) && expect(at_nat, got_nat),
+            "symmetric_rtp {symmetric}: {got_sdp} at the SDP's port, {got_nat} at the NAT's\n{}",
+            logs(&files)
+        );
+        assert!(gw.terminate().is_some_and(|s| s.success()));
+    }
+}
