@@ -26,6 +26,7 @@ use serde_saphyr::Spanned;
 
 use crate::line::transport::LineSpec;
 use crate::line::{Clock, Framing, Law, SpanConfig, T1Framing};
+use crate::media::tone::TonePlan;
 
 /// Which side of the user-network interface the gateway plays on a span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -71,6 +72,9 @@ pub struct SpanDef {
     pub pcap: Option<PathBuf>,
     /// Serial speed in bits per second (ignored for TCP and pseudo-terminals).
     pub baud: u32,
+    /// Ringback, busy and congestion tones the gateway plays into this span's
+    /// B-channels: `us`, `uk` or `eu` (default `us` on mu-law spans, `eu` on A-law).
+    pub tone_plan: TonePlan,
     pub description: Option<String>,
     /// The file the span was defined in, for messages.
     pub source: PathBuf,
@@ -248,6 +252,7 @@ struct RawSpan {
     alarms: Option<RawAlarms>,
     pcap: Option<PathBuf>,
     baud: Option<Spanned<u32>>,
+    tone_plan: Option<TonePlan>,
     description: Option<String>,
 }
 
@@ -383,6 +388,7 @@ impl RawSpan {
             Framing::E1 { .. } => SwitchType::EuroIsdn,
         });
 
+        let tone_plan = self.tone_plan.unwrap_or(TonePlan::for_law(config.law));
         Ok(SpanDef {
             name,
             line,
@@ -392,6 +398,7 @@ impl RawSpan {
             b_channels,
             pcap: self.pcap,
             baud,
+            tone_plan,
             description: self.description,
             source: path.to_path_buf(),
         })
@@ -515,6 +522,28 @@ mod tests {
         assert!(!s.b_channels.contains(&16));
         assert_eq!(s.config.red_alarm_after, Duration::from_millis(100));
         assert_eq!(s.switch, SwitchType::EuroIsdn);
+    }
+
+    #[test]
+    fn tone_plan_follows_the_law_unless_named() {
+        // (span type and extra keys, tone plan)
+        let rows = [
+            ("t1", "", TonePlan::Us),
+            ("e1", "", TonePlan::Eu),
+            ("t1", "    law: alaw\n", TonePlan::Eu),
+            ("e1", "    tone_plan: uk\n", TonePlan::Uk),
+            ("t1", "    tone_plan: eu\n", TonePlan::Eu),
+        ];
+        for (kind, extra, plan) in rows {
+            let text = format!(
+                "spans:\n  - name: s\n    type: {kind}\n    line: tcp://h:1\n    side: network\n{extra}"
+            );
+            assert_eq!(parse(&text).unwrap()[0].tone_plan, plan, "{kind} {extra:?}");
+        }
+        let err = parse("spans:\n  - name: s\n    type: e1\n    line: tcp://h:1\n    side: user\n    tone_plan: fr\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test.yaml:6") && err.contains("fr"), "{err}");
     }
 
     #[test]

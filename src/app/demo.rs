@@ -247,6 +247,7 @@ async fn run_cases(
         b_channels: channels,
         pcap: None,
         baud: 2_000_000,
+        tone_plan: crate::media::tone::TonePlan::Us,
         description: Some("demo PBX".into()),
         source: PathBuf::from("demo"),
     };

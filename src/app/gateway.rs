@@ -196,6 +196,7 @@ impl Gateway {
         let legs = Legs::start(MediaConfig {
             bind: config.rtp_bind,
             rtp_ports: config.rtp_ports.clone(),
+            tone_plans: config.spans.iter().map(|s| s.tone_plan).collect(),
         })
         .map_err(StartError::Media)?;
 
@@ -704,6 +705,7 @@ impl MapperTask {
                 channel,
             } => {
                 self.detach(call);
+                self.legs.connected(call, span);
                 if let (Some(line), Some(tx)) = (self.legs.line_end(call), self.stacks.get(span)) {
                     let _ = tx.send(ToStack::Attach { channel, line });
                     self.attached.insert(call, (span, channel));

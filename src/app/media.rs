@@ -30,17 +30,22 @@ pub(crate) struct MediaConfig {
     pub(crate) bind: IpAddr,
     /// Port range; RTP takes even ports, RTCP the odd one above.
     pub(crate) rtp_ports: RangeInclusive<u16>,
+    /// Each span's tone plan, by [`mapper::SpanId`].
+    pub(crate) tone_plans: Vec<TonePlan>,
 }
 
 struct Leg {
     leg: media::Leg,
     law: Law,
+    /// The tone plan of the span the leg is connected to (until then, its law's).
+    plan: TonePlan,
 }
 
 /// The open legs, by call.
 pub(crate) struct Legs {
     engine: media::Engine,
     legs: HashMap<CallId, Leg>,
+    tone_plans: Vec<TonePlan>,
 }
 
 impl Legs {
@@ -54,6 +59,7 @@ impl Legs {
         Ok(Self {
             engine,
             legs: HashMap::new(),
+            tone_plans: config.tone_plans,
         })
     }
 
@@ -62,7 +68,8 @@ impl Legs {
         match self.engine.open(law) {
             Ok(leg) => {
                 let addr = leg.local_addr();
-                self.legs.insert(call, Leg { leg, law });
+                let plan = TonePlan::for_law(law);
+                self.legs.insert(call, Leg { leg, law, plan });
                 Some(addr)
             }
             Err(error) => {
@@ -119,17 +126,23 @@ impl Legs {
         });
     }
 
-    /// Ringback in the tone plan of the span's law (North American on mu-law spans,
-    /// European on A-law), or back to RTP.
+    /// The call's leg now carries the B-channel of `span`: its tones follow that span's
+    /// plan.
+    pub(crate) fn connected(&mut self, call: CallId, span: mapper::SpanId) {
+        if let (Some(leg), Some(&plan)) = (self.legs.get_mut(&call), self.tone_plans.get(span)) {
+            leg.plan = plan;
+        }
+    }
+
+    /// A tone of the span's plan into the B-channel instead of the RTP audio, or back to
+    /// RTP.
     pub(crate) fn play(&mut self, call: CallId, tone: Option<mapper::Tone>) {
         if let Some(leg) = self.legs.get(&call) {
-            let plan = if leg.law == Law::MuLaw {
-                TonePlan::Us
-            } else {
-                TonePlan::Eu
-            };
+            let plan = leg.plan;
             leg.leg.play(tone.map(|t| match t {
                 mapper::Tone::Ringback => ToneSpec::ringback(plan),
+                mapper::Tone::Busy => ToneSpec::busy(plan),
+                mapper::Tone::Congestion => ToneSpec::congestion(plan),
             }));
         }
     }

@@ -152,6 +152,11 @@ pub enum Tone {
     /// Ringback, while the SIP side rings without early media and the PBX expects the
     /// network (us) to provide it.
     Ringback,
+    /// Busy (cause 17), after a DISCONNECT with PI 8 to a PBX that expects the network
+    /// to say why in band.
+    Busy,
+    /// Congestion (reorder): the same for the other failures.
+    Congestion,
 }
 
 /// The media settings of the VoIP dial peer a call's SIP side belongs to (the current
@@ -1649,6 +1654,11 @@ impl Mapper {
 
     /// No attempt could complete the call: give the caller the cause (from PSTN:
     /// DISCONNECT; from SIP: the mapped final response).
+    ///
+    /// Where the gateway is the network side of the PRI, the PBX expects the network to
+    /// say in band why a call failed, as a central office does: the DISCONNECT carries
+    /// PI 8 and the B-channel plays busy (cause 17) or congestion (any other failure)
+    /// until the PBX releases (our T305 bounds the wait).
     fn refuse_caller(&mut self, _now: Instant, id: CallId, cause: Cause) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
@@ -1659,12 +1669,27 @@ impl Mapper {
         match c.direction {
             Direction::FromPstn => {
                 if let Some(pstn) = c.pstn.clone() {
+                    let network_side = self
+                        .config
+                        .spans
+                        .get(pstn.span)
+                        .is_some_and(|s| s.side == Side::Network);
+                    let tone = (network_side && c.media.is_some())
+                        .then(|| in_band_tone(cause))
+                        .flatten();
+                    if let Some(tone) = tone {
+                        c.ringback = false;
+                        self.push_media(Media::Play {
+                            call: id,
+                            tone: Some(tone),
+                        });
+                    }
                     self.push_isdn(
                         pstn.span,
                         isdn::Command::Release {
                             call: pstn.id,
                             cause,
-                            progress: None,
+                            progress: tone.map(|_| ProgressDescription::IN_BAND_AVAILABLE),
                         },
                     );
                 }
@@ -1845,6 +1870,16 @@ fn new_span(id: Option<CallId>, direction: Direction) -> tracing::Span {
 }
 
 /// The SDP codec order for a B-channel law (§3.4): its own law first.
+/// The tone that tells a caller in band why the network refused: busy for a busy
+/// callee, congestion (reorder) for every other failure; none for a normal clearing.
+fn in_band_tone(cause: Cause) -> Option<Tone> {
+    match cause {
+        Cause::USER_BUSY => Some(Tone::Busy),
+        Cause::NORMAL_CLEARING => None,
+        _ => Some(Tone::Congestion),
+    }
+}
+
 fn codecs_for(law: Law) -> Vec<sip::Codec> {
     match law {
         Law::MuLaw => vec![sip::Codec::Pcmu, sip::Codec::Pcma],

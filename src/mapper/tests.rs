@@ -712,6 +712,57 @@ fn sip_final_responses_that_do_not_hunt_disconnect_with_the_mapped_cause() {
     }
 }
 
+/// A refused call from the PBX: on the network side of the PRI the DISCONNECT says
+/// in-band information follows (PI 8) and the B-channel plays why; on the user side the
+/// PBX is the network and gives its own tones.
+#[test]
+fn a_refusal_on_the_network_side_is_explained_in_band_busy_or_congestion() {
+    // (gateway's side, SIP final response, cause, tone played)
+    let rows = [
+        (Side::Network, 486, 17, Some(Tone::Busy)),
+        (Side::Network, 600, 17, Some(Tone::Busy)),
+        (Side::Network, 404, 1, Some(Tone::Congestion)),
+        (Side::Network, 480, 18, Some(Tone::Congestion)),
+        (Side::Network, 603, 21, Some(Tone::Congestion)),
+        (Side::User, 486, 17, None),
+        (Side::User, 404, 1, None),
+    ];
+    for (side, status, cause, tone) in rows {
+        let (mut m, t0) = mapper_on(side);
+        let (_, sip_id) = pstn_call_invited(&mut m, t0, "5551234");
+        m.handle_sip(t0, released(sip_id, Some(status), None));
+        let out = drain(&mut m);
+        let played = out.iter().find_map(|a| match a {
+            Action::Media(Media::Play { tone, .. }) => Some(*tone),
+            _ => None,
+        });
+        let release = out.iter().find_map(|a| match isdn_cmd(a) {
+            Some((
+                _,
+                Q::Release {
+                    cause, progress, ..
+                },
+            )) => Some((*cause, *progress)),
+            _ => None,
+        });
+        let progress = tone.map(|_| ProgressDescription::IN_BAND_AVAILABLE);
+        assert_eq!(
+            (played, release),
+            (tone.map(Some), Some((Cause(cause), progress))),
+            "{side:?} {status}: {out:?}"
+        );
+        // The tone plays until the PBX releases: then the call and its leg go.
+        m.handle_isdn(t0, 0, cleared(isdn::CallId(1), cause));
+        assert!(
+            drain(&mut m)
+                .iter()
+                .any(|a| matches!(a, Action::Media(Media::Close { .. }))),
+            "{side:?} {status}: leg closed"
+        );
+        assert_eq!(m.call_count(), 0);
+    }
+}
+
 #[test]
 fn sip_final_response_reason_header_overrides_the_table() {
     let (mut m, t0) = mapper();

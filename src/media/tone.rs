@@ -69,6 +69,17 @@ pub enum TonePlan {
 }
 
 /// A tone plan name other than `us`, `uk` or `eu`.
+impl TonePlan {
+    /// The plan a span of `law` gets unless it names one: North American on mu-law
+    /// spans, European on A-law.
+    pub fn for_law(law: crate::line::Law) -> Self {
+        match law {
+            crate::line::Law::MuLaw => Self::Us,
+            crate::line::Law::ALaw => Self::Eu,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown tone plan {0:?} (expected us, uk or eu)")]
 pub struct UnknownTonePlan(pub String);
