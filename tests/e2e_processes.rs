@@ -374,6 +374,33 @@ fn e1_network_side_sipp_busy_is_cause_17_on_the_span() {
     pbx_to_sip(Span::E1, GwSide::Network, "uas_busy.xml", "busy");
 }
 
+/// On the network side the PBX expects the network to say why a call failed: SIPp's 486
+/// comes back as DISCONNECT cause 17 with PI 8, and the PBX hears the busy tone (the
+/// span's `us` plan: 480 + 620 Hz) on the B-channel before it clears.
+#[test]
+fn t1_network_side_sipp_busy_is_cause_17_and_busy_tone_in_band() {
+    if !sipp_installed() {
+        return;
+    }
+    let files = Files::new(Span::T1, GwSide::Network);
+    let sipp_port = free_udp_port();
+    files.dial_peers(&[sipp_port], "");
+    let scenario = files.scenario(
+        "  - place: { called: \"5551234\", calling: \"2001\", expect: busy, within_ms: 5000, hold_ms: 1500, hangup: us, hear: [ { tone: { freq_hz: 620, min_level_dbm0: -30 } } ] }\n",
+    );
+    let mut sim = sim(&files, &scenario);
+    let mut sipp = sipp(&files, "uas_busy.xml", sipp_port, None);
+    let mut gw = gateway(&files, &[]);
+    expect_success(&mut sim, Duration::from_secs(20), &files);
+    expect_success(&mut sipp, Duration::from_secs(10), &files);
+    let out = std::fs::read_to_string(files.path("sim.out")).unwrap_or_default();
+    assert!(
+        out.contains("with in-band information") && out.contains("heard 620 Hz"),
+        "{out}"
+    );
+    assert!(gw.terminate().is_some_and(|s| s.success()));
+}
+
 #[test]
 fn t1_network_side_sipp_call_answered_by_the_pbx_sipp_hangs_up() {
     sip_to_pbx(

@@ -703,6 +703,20 @@ fn network_disconnects_busy_with_in_band_tone() {
         "08 02 80 01 02 18 03 A9 83 85",
         "08 02 80 01 45 08 02 82 91 1E 02 82 88",
     ]);
+    // The tone plays on the B-channel: the call stays usable (no Cleared) until the
+    // PBX releases; then it is reported with our cause, as our clearing.
+    assert_eq!(wire.take_events(), []);
+    wire.receive("08 02 00 01 4D");
+    wire.expect_sent(&["08 02 80 01 5A"]);
+    assert_eq!(
+        wire.take_events(),
+        [Event::Cleared {
+            call,
+            cause: Cause::USER_BUSY,
+            location: Some(Location::PUBLIC_LOCAL),
+            origin: ClearOrigin::Local,
+        }]
+    );
 }
 
 #[test]

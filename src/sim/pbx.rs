@@ -41,8 +41,8 @@ use crate::config::SwitchType;
 use crate::isdn::dchannel::{self, CallId, ClearOrigin, Command, DChannel, Direction};
 use crate::isdn::lapd::{self, MdlError};
 use crate::isdn::q931::ie::{
-    self, BearerCapability, Layer1Protocol, NumberingPlan, PartyNumber, TransferCapability,
-    TypeOfNumber,
+    self, BearerCapability, Layer1Protocol, NumberingPlan, PartyNumber, ProgressIndicator,
+    TransferCapability, TypeOfNumber,
 };
 use crate::isdn::q931::{Cause, MessageType, Variant};
 use crate::line::span::{self, Span};
@@ -72,6 +72,9 @@ impl PbxConfig {
         };
         let mut d = dchannel::Config::new(span.side, variant, span.b_channels.clone());
         d.trace = true;
+        // A DISCONNECT with in-band information comes up to the PBX, which listens when
+        // the scenario asks it to hear something and clears at once otherwise.
+        d.hold_inband_disconnect = true;
         PbxConfig {
             span: span.config.clone(),
             dchannel: d,
@@ -161,6 +164,9 @@ enum Phase {
     Ringing,
     /// Answered; we hang up at `deadline` (us) or the far end must by then (them).
     Connected { since: Instant },
+    /// A DISCONNECT with PI 8 came for a placed call that listens: the far end says in
+    /// band why the call failed; we clear at `deadline`.
+    InBand,
     /// We asked to clear; Cleared must come by `deadline`.
     Releasing,
 }
@@ -692,7 +698,8 @@ impl Pbx {
             }
             dchannel::Event::Setup(setup) => self.incoming(now, &setup),
             dchannel::Event::Proceeding { call, channel } => {
-                if let Some(c) = self.calls.get(&call) {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.channel.get_or_insert(channel);
                     let text = format!("{}: proceeding on B{channel}", c.label);
                     self.info(text);
                 }
@@ -707,17 +714,12 @@ impl Pbx {
             dchannel::Event::Connect { call, channel, .. } => {
                 self.placed_connect(now, call, channel)
             }
-            dchannel::Event::Disconnect { call, .. } => {
-                // Only with hold_inband_disconnect, which the PBX does not set; clear anyway.
-                self.command(
-                    now,
-                    Command::Release {
-                        call,
-                        cause: Cause::NORMAL_CLEARING,
-                        progress: None,
-                    },
-                );
-            }
+            dchannel::Event::Disconnect {
+                call,
+                cause,
+                progress,
+                ..
+            } => self.inband_disconnect(now, call, cause, &progress),
             dchannel::Event::Cleared {
                 call,
                 cause,
@@ -965,6 +967,58 @@ impl Pbx {
         }
     }
 
+    /// A DISCONNECT with in-band information (PI 1 or 8). A scripted placed call that
+    /// listens (`hear:`) takes its outcome from the cause now and hears the tone or
+    /// announcement for `hold_ms` before it clears; any other call clears at once.
+    fn inband_disconnect(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        cause: Cause,
+        progress: &[ProgressIndicator],
+    ) {
+        let listening = self.calls.get(&id).is_some_and(|c| {
+            matches!(c.origin, Origin::Placed { load: None, .. })
+                && matches!(c.phase, Phase::Calling | Phase::Alerted)
+                && !c.hear.is_empty()
+                && c.channel.is_some()
+        }) && progress.iter().any(ProgressIndicator::in_band);
+        let Some(call) = self.calls.get_mut(&id).filter(|_| listening) else {
+            self.command(
+                now,
+                Command::Release {
+                    call: id,
+                    cause: Cause::NORMAL_CLEARING,
+                    progress: None,
+                },
+            );
+            return;
+        };
+        let Origin::Placed { expect, .. } = call.origin else {
+            return;
+        };
+        let label = call.label.clone();
+        let how = format!(
+            "DISCONNECT cause {} ({}) with in-band information",
+            cause.0,
+            cause.name().unwrap_or("?")
+        );
+        let outcome = match expect {
+            Expect::Busy if cause == Cause::USER_BUSY => (true, format!("{label}: busy ({how})")),
+            Expect::Cause(c) if cause == c => (true, format!("{label}: {how} as expected")),
+            e => (
+                false,
+                format!("{label}: {how}, expected {}", describe_expect(e)),
+            ),
+        };
+        if let (None, Some(channel)) = (&call.audio, call.channel) {
+            call.audio = Audio::open(&mut self.span, channel, &call.send, &call.hear);
+        }
+        call.phase = Phase::InBand;
+        call.deadline = Some(now + call.hold);
+        self.check(outcome.0, outcome.1);
+    }
+
     fn cleared(&mut self, now: Instant, id: CallId, cause: Cause, origin: ClearOrigin) {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
@@ -990,7 +1044,7 @@ impl Pbx {
             cause.name().unwrap_or("?")
         );
         let outcome: (bool, String) = match (&call.origin, &call.phase) {
-            (_, Phase::Releasing) => {
+            (_, Phase::Releasing | Phase::InBand) => {
                 if origin == ClearOrigin::Peer || origin == ClearOrigin::Local {
                     (true, format!("{label}: {how}"))
                 } else {
@@ -1306,6 +1360,10 @@ impl Pbx {
             (_, Phase::Releasing) => {
                 self.calls.remove(&id);
                 self.check(false, format!("{label}: clearing did not complete"));
+            }
+            (_, Phase::InBand) => {
+                self.info(format!("{label}: listened; clearing"));
+                self.release(now, id, Cause::NORMAL_CLEARING);
             }
             (Origin::Answered, Phase::Calling | Phase::Alerted)
             | (Origin::Placed { .. }, Phase::Ringing) => {

@@ -30,7 +30,10 @@
 //! ```
 //!
 //! The call reports [`Event::Cleared`] to the upper layer exactly once, when it
-//! stops being usable; the wire clearing may finish later.
+//! stops being usable; the wire clearing may finish later. A DISCONNECT we send with
+//! in-band information (PI 8: a tone or announcement plays on the B-channel) leaves the
+//! call usable until the peer releases (or T305 runs out), so that one is reported when
+//! the clearing ends, with our cause.
 
 use std::time::Instant;
 
@@ -113,6 +116,9 @@ pub(crate) struct Call {
     pub(crate) channel_confirmed: bool,
     /// [`Event::Cleared`] has been reported.
     pub(crate) cleared: bool,
+    /// Our cause, held back while an in-band DISCONNECT of ours plays: reported in place
+    /// of whatever ends the clearing.
+    local_clear: Option<(Cause, Location)>,
     /// Outgoing: the peer's SETUP took our channel before any answer (glare).
     pub(crate) glare_lost: bool,
     /// Outgoing: the call was already retried once after glare.
@@ -135,6 +141,7 @@ impl Call {
             exclusive: true,
             channel_confirmed: !ours,
             cleared: false,
+            local_clear: None,
             glare_lost: false,
             glare_retried: false,
             restart_channel: false,
@@ -561,7 +568,12 @@ impl Call {
             return;
         }
         let location = cx.location;
-        self.report_cleared(cause, Some(location), ClearOrigin::Local, cx);
+        if progress.is_some() && self.state != State::SetupReceived {
+            // The B-channel carries our tone until the peer has heard it and releases.
+            self.local_clear = Some((cause, location));
+        } else {
+            self.report_cleared(cause, Some(location), ClearOrigin::Local, cx);
+        }
         let cause = CauseIe::new(location, cause);
         if self.state == State::SetupReceived {
             // Nothing answered yet: refuse the SETUP outright.
@@ -623,6 +635,12 @@ impl Call {
                     // The peer never confirmed: the channel's state is unknown, so
                     // it goes to maintenance (RESTART) before it carries a call again.
                     self.restart_channel = true;
+                    self.report_cleared(
+                        Cause::RECOVERY_ON_TIMER_EXPIRY,
+                        None,
+                        ClearOrigin::Timer,
+                        cx,
+                    );
                     self.enter_null();
                 }
             }
@@ -643,6 +661,10 @@ impl Call {
     ) {
         if !self.cleared {
             self.cleared = true;
+            let (cause, location, origin) = match self.local_clear.take() {
+                Some((ours, at)) => (ours, Some(at), ClearOrigin::Local),
+                None => (cause, location, origin),
+            };
             cx.event(Event::Cleared {
                 call: self.id,
                 cause,
