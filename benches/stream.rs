@@ -39,7 +39,12 @@ use dialgate::media::{DtmfRelay, Remote, Stream, StreamConfig, g711, rtp};
 
 /// The ring is crate-private (only the engine's `LineEnd` uses it): the bench compiles
 /// the same source file into itself rather than widening the crate's API for a bench.
-#[allow(dead_code, unreachable_pub, reason = "only part of the ring is benchmarked")]
+#[allow(
+    dead_code,
+    unused_imports,
+    unreachable_pub,
+    reason = "only part of the ring is benchmarked; its tests are not run here"
+)]
 #[path = "../src/media/ring.rs"]
 mod ring;
 
