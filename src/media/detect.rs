@@ -20,10 +20,12 @@
 //! A window hits digit d when: its best row and best column are each at least -30 dBm0;
 //! the column is at most 8 dB above the row and at most 4 dB below it (twist); every
 //! other row and column is 8 dB below the best (a single pair, not speech or music); and
-//! the pair carries at least half the window's energy. The energy of quiet halves is
-//! checked first so silence costs one multiply-add a sample. Three hits in a row
-//! (the duration check) turn a candidate into a digit: at least 25.5 ms of tone, so
-//! tones under 23 ms are never digits, and every 40 ms tone is one.
+//! the pair carries at least half the window's energy. The energy of each half is checked
+//! first, so quiet audio costs one multiply-add a sample, and B-channel octets
+//! ([`DtmfDetector::push_g711`]) one lookup in a table of squares: a quiet hop of octets
+//! is never decoded. Three hits in a row (the duration check) turn a candidate into a
+//! digit: at least 25.5 ms of tone, so tones under 23 ms are never digits, and every
+//! 40 ms tone is one.
 //!
 //! Written by hand: Goertzel is a dozen lines, and the checks above are the part that
 //! matters for talk-off; no maintained crate does G.711-rate DTMF with them.
@@ -31,6 +33,9 @@
 use std::collections::VecDeque;
 use std::f32::consts::TAU;
 
+use crate::line::Law;
+
+use super::g711;
 use super::tone::{DBM0_PEAK, DTMF_COLUMNS, DTMF_KEYS, DTMF_ROWS, SAMPLE_RATE_HZ};
 
 /// Mean square of a 0 dBm0 sine in 16-bit units.
@@ -119,6 +124,30 @@ fn coefficient(freq_hz: f32) -> f32 {
     2.0 * (TAU * freq_hz / SAMPLE_RATE_HZ as f32).cos()
 }
 
+/// Mean-square power of each DTMF frequency (`coeffs`: 2cos(w) of each) over one hop.
+fn filters(coeffs: &[f32; 8], hop: &[f32; HOP]) -> [f32; 8] {
+    // The eight filters side by side: each one's recurrence is a chain of dependent
+    // multiply-adds, so one at a time waits on every step; eight independent chains in
+    // one pass fill the vector lanes instead. Each filter still does the same operations
+    // in the same order.
+    let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+    for &x in hop {
+        for k in 0..8 {
+            let s = x + coeffs[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s;
+        }
+    }
+    let mut cur = [0.0f32; 8];
+    for (k, out) in cur.iter_mut().enumerate() {
+        let (s1, s2, coeff) = (s1[k], s2[k], coeffs[k]);
+        // |y|² = s1² + s2² - 2cos(w) s1 s2, as a mean square over the hop.
+        let y2 = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+        *out = 2.0 * y2 / (HOP * HOP) as f32;
+    }
+    cur
+}
+
 /// What the detector is inside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -140,16 +169,88 @@ enum State {
     },
 }
 
+/// One hop's samples, its energy and, once filtered, its powers.
+#[derive(Clone, Debug)]
+struct Hop {
+    block: [i16; HOP],
+    octets: [u8; HOP],
+    /// `Some`: the samples are G.711 octets of this law ([`DtmfDetector::push_g711`]),
+    /// decoded only if the hop is filtered, so quiet audio is never decoded.
+    law: Option<Law>,
+    energy: f32,
+    /// Mean-square power of each DTMF frequency over the hop, once the filters ran.
+    power: Option<[f32; 8]>,
+}
+
+impl Hop {
+    fn new() -> Self {
+        Self {
+            block: [0; HOP],
+            octets: [0; HOP],
+            law: None,
+            energy: 0.0,
+            // Before the first hop: silence, as if filtered.
+            power: Some([0.0; 8]),
+        }
+    }
+
+    /// The hop goes on as linear samples: decode the `filled` octets it holds so far.
+    fn to_linear(&mut self, filled: usize) {
+        if let Some(law) = self.law.take() {
+            g711::decode_into(law, &self.octets[..filled], &mut self.block[..filled]);
+        }
+    }
+
+    /// Exact, in integers (a square fits in 31 bits, a hop's sum in 38): an f32 sum
+    /// must add one term after another, a chain of 102 dependent additions.
+    fn energy(&self) -> f32 {
+        let energy = match self.law {
+            Some(law) => {
+                let squares = g711::detector_tables(law).1;
+                self.octets
+                    .iter()
+                    .map(|&o| u64::from(squares[usize::from(o)]))
+                    .sum()
+            }
+            None => self
+                .block
+                .iter()
+                .map(|&x| i64::from(i32::from(x) * i32::from(x)))
+                .sum::<i64>() as u64,
+        };
+        energy as f32
+    }
+
+    fn samples(&self) -> [f32; HOP] {
+        match self.law {
+            Some(law) => {
+                let linear = g711::detector_tables(law).0;
+                self.octets.map(|o| linear[usize::from(o)])
+            }
+            None => self.block.map(f32::from),
+        }
+    }
+
+    /// The most the `group` (rows 0..4 or columns 4..8) of this hop can have: its
+    /// powers if filtered, else what its energy allows (a component's power over a hop
+    /// is at most 2 × energy / HOP), with a margin for the filters' rounding.
+    fn bound(&self, group: std::ops::Range<usize>) -> f32 {
+        match &self.power {
+            Some(p) => p[group].iter().fold(0.0, |m, &q| q.max(m)),
+            None => 2.0 * self.energy / HOP as f32 * 1.01,
+        }
+    }
+}
+
 /// In-band DTMF detector: push B-channel samples in, poll ended digits out.
 #[derive(Clone, Debug)]
 pub struct DtmfDetector {
     coeffs: [f32; 8],
     /// The hop being collected.
-    block: [i16; HOP],
+    hop: Hop,
     filled: usize,
-    /// Previous hop's powers and energy (the first half of the next window).
-    prev: [f32; 8],
-    prev_energy: f32,
+    /// The previous hop: the first half of the next window.
+    prev: Hop,
     /// Samples consumed by completed hops.
     samples: u64,
     state: State,
@@ -175,10 +276,9 @@ impl DtmfDetector {
         let min_ms = DBM0_MEAN_SQUARE * db_ratio(MIN_COMPONENT_DBM0);
         Self {
             coeffs,
-            block: [0; HOP],
+            hop: Hop::new(),
             filled: 0,
-            prev: [0.0; 8],
-            prev_energy: 0.0,
+            prev: Hop::new(),
             samples: 0,
             state: State::Idle,
             events: VecDeque::new(),
@@ -191,14 +291,41 @@ impl DtmfDetector {
     /// Feed linear samples, any count.
     pub fn push(&mut self, mut samples: &[i16]) {
         while !samples.is_empty() {
+            self.hop.to_linear(self.filled);
             let take = (HOP - self.filled).min(samples.len());
-            self.block[self.filled..self.filled + take].copy_from_slice(&samples[..take]);
-            self.filled += take;
+            self.hop.block[self.filled..self.filled + take].copy_from_slice(&samples[..take]);
             samples = &samples[take..];
-            if self.filled == HOP {
-                self.filled = 0;
-                self.hop();
+            self.filled += take;
+            self.hop_if_full();
+        }
+    }
+
+    /// Feed B-channel octets of `law`, any count: the same as [`DtmfDetector::push`] of
+    /// their decoded samples, but a hop is decoded only if its energy (summed from a
+    /// table of squares) passes the gate.
+    pub fn push_g711(&mut self, law: Law, mut octets: &[u8]) {
+        while !octets.is_empty() {
+            let take = (HOP - self.filled).min(octets.len());
+            let (now, later) = octets.split_at(take);
+            let hop = &mut self.hop;
+            if self.filled == 0 || hop.law == Some(law) {
+                hop.law = Some(law);
+                hop.octets[self.filled..self.filled + take].copy_from_slice(now);
+            } else {
+                // A hop begun with other samples goes on as linear samples.
+                hop.to_linear(self.filled);
+                g711::decode_into(law, now, &mut hop.block[self.filled..self.filled + take]);
             }
+            octets = later;
+            self.filled += take;
+            self.hop_if_full();
+        }
+    }
+
+    fn hop_if_full(&mut self) {
+        if self.filled == HOP {
+            self.filled = 0;
+            self.hop();
         }
     }
 
@@ -222,51 +349,46 @@ impl DtmfDetector {
     }
 
     fn hop(&mut self) {
-        let energy: f32 = self
-            .block
-            .iter()
-            .map(|&x| f32::from(x) * f32::from(x))
-            .sum();
-        let mut cur = [0.0f32; 8];
-        if energy >= self.gate {
-            // The eight filters side by side: each one's recurrence is a chain of
-            // dependent multiply-adds, so one at a time waits on every step; eight
-            // independent chains in one pass fill the vector lanes instead. Each filter
-            // still does the same operations in the same order.
-            let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
-            for &x in &self.block {
-                let x = f32::from(x);
-                for k in 0..8 {
-                    let s = x + self.coeffs[k] * s1[k] - s2[k];
-                    s2[k] = s1[k];
-                    s1[k] = s;
+        self.hop.energy = self.hop.energy();
+        self.hop.power = None;
+        if self.hop.energy >= self.gate {
+            self.hop.power = Some(filters(&self.coeffs, &self.hop.samples()));
+        }
+        // A quieter hop is filtered only if a window it is half of could still be loud
+        // enough to hit: then with the powers the filters give, so the gate never changes
+        // a decision (it only skips the filters where the level check must fail).
+        let window_energy = self.hop.energy + self.prev.energy;
+        let min2 = 2.0 * self.min_component;
+        let may_hit = window_energy >= self.gate
+            && self.prev.bound(0..4) + self.hop.bound(0..4) >= min2
+            && self.prev.bound(4..8) + self.hop.bound(4..8) >= min2;
+        let hit = if may_hit {
+            for h in [&mut self.prev, &mut self.hop] {
+                if h.power.is_none() {
+                    h.power = Some(filters(&self.coeffs, &h.samples()));
                 }
             }
-            for (k, out) in cur.iter_mut().enumerate() {
-                let (s1, s2, coeff) = (s1[k], s2[k], self.coeffs[k]);
-                // |y|² = s1² + s2² - 2cos(w) s1 s2, as a mean square over the hop.
-                let y2 = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-                *out = 2.0 * y2 / (HOP * HOP) as f32;
-            }
-        }
-        let window_energy = energy + self.prev_energy;
-        let hit = if window_energy >= self.gate {
-            self.classify(&cur, window_energy)
+            let zero = [0.0; 8];
+            let (prev, cur) = (
+                self.prev.power.as_ref().unwrap_or(&zero),
+                self.hop.power.as_ref().unwrap_or(&zero),
+            );
+            self.classify(prev, cur, window_energy)
         } else {
             None
         };
-        self.prev = cur;
-        self.prev_energy = energy;
+        std::mem::swap(&mut self.prev, &mut self.hop);
+        self.hop.law = None;
         self.samples += HOP as u64;
         self.advance(hit);
     }
 
     /// The digit this window carries, if it passes every check of the module doc.
-    fn classify(&self, cur: &[f32; 8], window_energy: f32) -> Option<char> {
+    fn classify(&self, prev: &[f32; 8], cur: &[f32; 8], window_energy: f32) -> Option<char> {
         let mut power = [0.0f32; 8];
         for (k, p) in power.iter_mut().enumerate() {
             // Mean square of the component over the window (A²/2 for a sine).
-            *p = (self.prev[k] + cur[k]) / 2.0;
+            *p = (prev[k] + cur[k]) / 2.0;
         }
         let (rows, cols) = power.split_at(4);
         let best = |g: &[f32]| {
@@ -385,6 +507,7 @@ impl DtmfDetector {
 
 #[cfg(test)]
 mod tests {
+    use super::super::g711;
     use super::super::tone::{DigitSender, ToneGenerator, ToneSpec};
     use super::*;
 
@@ -444,6 +567,83 @@ mod tests {
         assert_eq!(detect(&s), vec![]);
         let s = tone(ToneSpec::dual(770.0, 1336.0, -26.0), 800);
         assert_eq!(detect(&s).len(), 1);
+    }
+
+    /// The energy gate against the same detector with no gate (every hop filtered,
+    /// every window classified), around the minimum level: the same events, durations
+    /// included, at every level. Rows: (level of each component, digits of 16 found with
+    /// 40 ms tones at offsets 0 and 51, with 100 ms tones at 17; `None`: only the
+    /// equality, at levels where a tone's edges decide). A 40 ms tone fills whole windows
+    /// only with a hop to spare at most, so it needs about 3 dB more than a long one.
+    #[test]
+    fn idle_gate_finds_every_digit_the_ungated_filters_find_around_the_minimum_level() {
+        let rows: [(f32, Option<[usize; 3]>); 9] = [
+            (-33.0, Some([0, 0, 0])),
+            (-31.0, Some([0, 0, 0])),
+            (-30.0, None),
+            (-29.8, Some([0, 0, 16])),
+            (-29.0, Some([0, 0, 16])),
+            (-27.4, None),
+            (-27.2, None),
+            (-26.8, Some([16, 16, 16])),
+            (-25.0, Some([16, 16, 16])),
+        ];
+        for (level, want) in rows {
+            for (i, (on_ms, offset)) in [(40u32, 0usize), (40, 51), (100, 17)]
+                .into_iter()
+                .enumerate()
+            {
+                let mut sender = DigitSender::new("0123456789*#ABCD", on_ms, 60, level).unwrap();
+                let mut s = vec![0i16; offset + 16 * (on_ms + 60) as usize * 8];
+                sender.fill(&mut s[offset..]);
+                let gated = detect(&s);
+                let mut d = DtmfDetector::new();
+                d.gate = 0.0;
+                d.push(&s);
+                d.push(&[0; 2 * WINDOW]);
+                let ungated: Vec<_> = std::iter::from_fn(|| d.poll_event()).collect();
+                let row = format!("{level} dBm0, {on_ms} ms at {offset}");
+                assert_eq!(gated, ungated, "{row}");
+                if let Some(want) = want {
+                    assert_eq!(gated.len(), want[i], "{row}: {gated:?}");
+                }
+            }
+        }
+    }
+
+    /// Octets pushed as G.711 (decoded only when loud) against their decoded samples
+    /// pushed as linear: the same events, for both laws, in odd pieces, and with the two
+    /// kinds of push mixed inside a hop.
+    #[test]
+    fn push_g711_equals_push_of_the_decoded_samples() {
+        for law in [Law::MuLaw, Law::ALaw] {
+            let mut sender = DigitSender::new("15#D", 50, 50, -20.0).unwrap();
+            let mut s = vec![0i16; 4000];
+            sender.fill(&mut s[300..]);
+            let mut octets = vec![0u8; s.len()];
+            g711::encode_into(law, &s, &mut octets);
+            let mut decoded = vec![0i16; s.len()];
+            g711::decode_into(law, &octets, &mut decoded);
+            let want = detect(&decoded);
+            assert_eq!(want.len(), 4, "{law:?}: {want:?}");
+            // (piece size, every how many pieces a piece goes as linear samples)
+            for (piece, linear_every) in [(160usize, 0usize), (13, 0), (40, 3), (101, 2)] {
+                let mut d = DtmfDetector::new();
+                for (i, (o, x)) in octets.chunks(piece).zip(decoded.chunks(piece)).enumerate() {
+                    if linear_every > 0 && i % linear_every == 0 {
+                        d.push(x);
+                    } else {
+                        d.push_g711(law, o);
+                    }
+                }
+                d.push(&[0; 2 * WINDOW]);
+                let got: Vec<_> = std::iter::from_fn(|| d.poll_event()).collect();
+                assert_eq!(
+                    got, want,
+                    "{law:?} pieces of {piece}, linear every {linear_every}"
+                );
+            }
+        }
     }
 
     #[test]

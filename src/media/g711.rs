@@ -75,6 +75,16 @@ pub fn encode_into(law: Law, samples: &[i16], out: &mut [u8]) {
     }
 }
 
+/// The decoded value of every code word of `law` as `f32` (exact: 16-bit values), and
+/// its square (exact in 31 bits): what the DTMF detector needs per octet, so that it
+/// decodes only the octets it filters.
+pub(crate) fn detector_tables(law: Law) -> (&'static [f32; 256], &'static [u32; 256]) {
+    match law {
+        Law::MuLaw => (&MU_DECODE_F32, &MU_SQUARE),
+        Law::ALaw => (&A_DECODE_F32, &A_SQUARE),
+    }
+}
+
 /// mu-law clips magnitudes here before adding the bias (section 2.1 step 2).
 const MU_CLIP: u16 = 32635;
 const MU_BIAS: u32 = 0x84;
@@ -149,6 +159,48 @@ static A_DECODE: [i16; 256] = {
     let mut c = 0;
     while c < 256 {
         t[c] = a_decode(c as u8);
+        c += 1;
+    }
+    t
+};
+
+static MU_DECODE_F32: [f32; 256] = {
+    let mut t = [0.0f32; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = mu_decode(c as u8) as f32;
+        c += 1;
+    }
+    t
+};
+
+static MU_SQUARE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut c = 0;
+    while c < 256 {
+        let x = mu_decode(c as u8) as i32;
+        t[c] = (x * x) as u32;
+        c += 1;
+    }
+    t
+};
+
+static A_DECODE_F32: [f32; 256] = {
+    let mut t = [0.0f32; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = a_decode(c as u8) as f32;
+        c += 1;
+    }
+    t
+};
+
+static A_SQUARE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut c = 0;
+    while c < 256 {
+        let x = a_decode(c as u8) as i32;
+        t[c] = (x * x) as u32;
         c += 1;
     }
     t
@@ -242,6 +294,23 @@ mod tests {
         (32767, 0x80, 32124, 0xAA, 32256),
         (-32768, 0x00, -32124, 0x2A, -32256),
     ];
+
+    #[test]
+    fn detector_tables_hold_each_code_words_value_and_square() {
+        for law in [Law::MuLaw, Law::ALaw] {
+            let (linear, squares) = detector_tables(law);
+            for code in 0..=255u8 {
+                let x = decode(law, code);
+                assert_eq!(
+                    linear[usize::from(code)],
+                    f32::from(x),
+                    "{law:?} {code:#04x}"
+                );
+                let square = u32::from(x.unsigned_abs()).pow(2);
+                assert_eq!(squares[usize::from(code)], square, "{law:?} {code:#04x}");
+            }
+        }
+    }
 
     #[test]
     fn reference_vectors_encode_and_decode() {

@@ -208,18 +208,15 @@ impl Playout {
     }
 
     /// The next `out.len()` octets, with no steering in between. Real audio goes out as
-    /// whole runs of filled octets (one copy per run, found from the bitmap); only a
-    /// missing octet takes the per-octet path of concealment.
+    /// whole runs of filled octets (one copy and one history update per run, its length
+    /// found from the bitmap a word at a time); only a missing octet takes the per-octet
+    /// path of concealment.
     fn read_stretch(&mut self, out: &mut [u8]) {
         let mut i = 0;
         while i < out.len() {
             let pos = (self.read_ts & MASK) as usize;
-            let (word, bit) = (pos / 64, pos % 64);
-            // Filled octets from `pos` to the end of its bitmap word (never past the
-            // ring's end, which is a word boundary).
-            let run = ((!(self.filled[word] >> bit)).trailing_zeros() as usize)
-                .min(64 - bit)
-                .min(out.len() - i);
+            // Never past the ring's end: the run's copy is one slice.
+            let run = self.filled_run(pos, (out.len() - i).min(RING - pos));
             if run == 0 {
                 out[i] = self.missing_octet();
                 i += 1;
@@ -227,13 +224,28 @@ impl Playout {
             }
             let played = &mut out[i..i + run];
             played.copy_from_slice(&self.ring[pos..pos + run]);
-            self.filled[word] &= !(low_bits(run) << bit);
+            clear_bits(&mut self.filled[..], pos, run);
             self.read_ts = self.read_ts.wrapping_add(run as u32);
             self.gap = 0;
             self.last = played[run - 1];
             self.remember(played);
             i += run;
         }
+    }
+
+    /// Filled octets in a row from `pos`, at most `max` (`pos + max <= RING`).
+    fn filled_run(&self, pos: usize, max: usize) -> usize {
+        let mut run = 0;
+        while run < max {
+            let (word, bit) = ((pos + run) / 64, (pos + run) % 64);
+            // Ones from `bit` up: the shift brings in zeros, so at most 64 - bit.
+            let ones = (!(self.filled[word] >> bit)).trailing_zeros() as usize;
+            run += ones;
+            if ones < 64 - bit {
+                break;
+            }
+        }
+        run.min(max)
     }
 
     /// Keep real audio (never our own concealment) for replay: the last packet-time.
@@ -310,6 +322,17 @@ impl Playout {
 /// `n` low bits set, for 1 <= n <= 64.
 fn low_bits(n: usize) -> u64 {
     u64::MAX >> (64 - n)
+}
+
+/// Mark octets `pos..pos + n` of the ring as played (`pos + n <= RING`).
+fn clear_bits(filled: &mut [u64], mut pos: usize, mut n: usize) {
+    while n > 0 {
+        let (word, bit) = (pos / 64, pos % 64);
+        let k = n.min(64 - bit);
+        filled[word] &= !(low_bits(k) << bit);
+        pos += k;
+        n -= k;
+    }
 }
 
 /// Mark octets `pos..pos + n` of the ring as real audio (`pos + n <= RING`).

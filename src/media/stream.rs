@@ -119,6 +119,8 @@ impl Transmit {
 }
 
 const DATAGRAM: usize = 256;
+/// Audio octets taken from one received packet (60 ms); the rest is dropped.
+const MAX_PAYLOAD: usize = 480;
 
 /// Statistics of one leg.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -201,7 +203,6 @@ pub struct Stream {
     delay_head: usize,
     delay_len: usize,
     detector: Option<DtmfDetector>,
-    linear: Vec<i16>,
     out_event: Option<OutEvent>,
     /// Audio before this timestamp is sent as silence (the end of a relayed digit).
     mute_until: Option<u32>,
@@ -250,7 +251,6 @@ impl Stream {
             delay_head: 0,
             delay_len: 0,
             detector: None,
-            linear: Vec::new(),
             out_event: None,
             mute_until: None,
             sent_since_report: false,
@@ -283,7 +283,6 @@ impl Stream {
                 .detector
                 .as_ref()
                 .map_or(0, |_| std::mem::size_of::<DtmfDetector>())
-            + self.linear.capacity() * 2
             + self.tone_buf.capacity() * 2
             + self.transmits.capacity() * std::mem::size_of::<Transmit>()
             + self.events.capacity() * std::mem::size_of::<Event>()
@@ -329,9 +328,7 @@ impl Stream {
     pub fn handle_line(&mut self, _now: Instant, samples: &[u8]) {
         let law = self.config.line_law;
         if let Some(det) = &mut self.detector {
-            self.linear.resize(samples.len(), 0);
-            g711::decode_into(law, samples, &mut self.linear);
-            det.push(&self.linear);
+            det.push_g711(law, samples);
         }
         let mut rest = samples;
         while !rest.is_empty() {
@@ -387,23 +384,21 @@ impl Stream {
         };
         while self.delay_len >= hold + n {
             self.check_detector();
-            let mut payload = [0u8; 240];
-            let first = n.min(DELAY_RING - self.delay_head);
-            payload[..first].copy_from_slice(&self.delay[self.delay_head..self.delay_head + first]);
-            payload[first..n].copy_from_slice(&self.delay[..n - first]);
-            self.delay_head = (self.delay_head + n) % DELAY_RING;
+            let head = self.delay_head;
+            self.delay_head = (head + n) % DELAY_RING;
             self.delay_len -= n;
             if let Some(ev) = self.out_event {
                 self.out_event = Some(self.send_event(ev, false));
             } else {
-                if let Some(until) = self.mute_until {
-                    if (until.wrapping_sub(self.timestamp) as i32) > 0 {
-                        payload[..n].fill(self.config.line_law.idle_code());
-                    } else {
+                let muted = match self.mute_until {
+                    Some(until) if (until.wrapping_sub(self.timestamp) as i32) > 0 => true,
+                    Some(_) => {
                         self.mute_until = None;
+                        false
                     }
-                }
-                self.send_audio(&mut payload[..n]);
+                    None => false,
+                };
+                self.send_audio(head, n, muted);
             }
             self.timestamp = self.timestamp.wrapping_add(n as u32);
         }
@@ -489,7 +484,10 @@ impl Stream {
             timestamp: ev.start_ts,
             ssrc: self.config.ssrc,
         };
-        self.push_rtp(to, header, &te.encode());
+        if let Some((mut t, at)) = self.rtp_transmit(to, header, TelephoneEvent::LEN) {
+            t.buf[at..at + TelephoneEvent::LEN].copy_from_slice(&te.encode());
+            self.queue_rtp(t);
+        }
         OutEvent {
             first: false,
             duration,
@@ -497,11 +495,12 @@ impl Stream {
         }
     }
 
-    fn send_audio(&mut self, payload: &mut [u8]) {
+    /// Send the `n` octets of the delay line from `head` as one audio packet (silence if
+    /// `muted`), written straight into the datagram behind its header.
+    fn send_audio(&mut self, head: usize, n: usize, muted: bool) {
         let (Some(remote), Some(to)) = (self.remote, self.rtp_to) else {
             return;
         };
-        g711::transcode_in_place(self.config.line_law, remote.law, payload);
         let header = Header {
             marker: std::mem::take(&mut self.marker),
             payload_type: remote.payload_type,
@@ -509,13 +508,34 @@ impl Stream {
             timestamp: self.timestamp,
             ssrc: self.config.ssrc,
         };
-        self.stats.octets_sent += payload.len() as u64;
-        self.push_rtp(to, header, payload);
+        self.stats.octets_sent += n as u64;
+        let Some((mut t, at)) = self.rtp_transmit(to, header, n) else {
+            return;
+        };
+        let payload = &mut t.buf[at..at + n];
+        if muted {
+            payload.fill(self.config.line_law.idle_code());
+        } else {
+            // At most two copies: up to the ring's end, then from its start.
+            let first = n.min(DELAY_RING - head);
+            payload[..first].copy_from_slice(&self.delay[head..head + first]);
+            payload[first..].copy_from_slice(&self.delay[..n - first]);
+        }
+        // Silence too goes through the conversion: A-law's idle code is mu-law 0xFE.
+        g711::transcode_in_place(self.config.line_law, remote.law, payload);
+        self.queue_rtp(t);
     }
 
-    fn push_rtp(&mut self, to: SocketAddr, header: Header, payload: &[u8]) {
+    /// An RTP datagram to `to` holding `header`, and where its `len` payload octets go;
+    /// `None` once closed (or if they would not fit).
+    fn rtp_transmit(
+        &self,
+        to: SocketAddr,
+        header: Header,
+        len: usize,
+    ) -> Option<(Transmit, usize)> {
         if self.closed {
-            return;
+            return None;
         }
         let mut t = Transmit {
             to,
@@ -523,13 +543,21 @@ impl Stream {
             len: 0,
             buf: [0; DATAGRAM],
         };
-        if let Some(len) = rtp::encode(header, payload, &mut t.buf) {
-            t.len = len as u16;
-            self.transmits.push_back(t);
-            self.sequence = self.sequence.wrapping_add(1);
-            self.stats.packets_sent += 1;
-            self.sent_since_report = true;
-        }
+        // The header alone; the caller writes the payload behind it in place, the same
+        // octets `rtp::encode` would copy there.
+        let at = rtp::encode(header, &[], &mut t.buf)?;
+        t.len = u16::try_from(at + len)
+            .ok()
+            .filter(|&l| usize::from(l) <= DATAGRAM)?;
+        Some((t, at))
+    }
+
+    /// Queue a datagram from [`Stream::rtp_transmit`]: it takes the sequence number.
+    fn queue_rtp(&mut self, t: Transmit) {
+        self.transmits.push_back(t);
+        self.sequence = self.sequence.wrapping_add(1);
+        self.stats.packets_sent += 1;
+        self.sent_since_report = true;
     }
 
     /// The next octets for the B-channel (line law), exactly `out.len()` of them.
@@ -610,11 +638,16 @@ impl Stream {
         if let Some(s) = &self.source {
             self.playout.set_jitter(s.jitter());
         }
-        let mut buf = [0u8; 480];
-        let n = p.payload.len().min(buf.len());
-        buf[..n].copy_from_slice(&p.payload[..n]);
-        g711::transcode_in_place(remote.law, self.config.line_law, &mut buf[..n]);
-        self.playout.write(p.timestamp, &buf[..n]);
+        let payload = &p.payload[..p.payload.len().min(MAX_PAYLOAD)];
+        if remote.law == self.config.line_law {
+            self.playout.write(p.timestamp, payload);
+        } else {
+            let mut buf = [0u8; MAX_PAYLOAD];
+            let buf = &mut buf[..payload.len()];
+            buf.copy_from_slice(payload);
+            g711::transcode_in_place(remote.law, self.config.line_law, buf);
+            self.playout.write(p.timestamp, buf);
+        }
     }
 
     fn handle_event(&mut self, now: Instant, ssrc: u32, ts: u32, payload: &[u8]) {
