@@ -195,7 +195,7 @@ impl Hop {
     }
 
     /// The hop goes on as linear samples: decode the `filled` octets it holds so far.
-    fn to_linear(&mut self, filled: usize) {
+    fn decode_octets(&mut self, filled: usize) {
         if let Some(law) = self.law.take() {
             g711::decode_into(law, &self.octets[..filled], &mut self.block[..filled]);
         }
@@ -291,7 +291,7 @@ impl DtmfDetector {
     /// Feed linear samples, any count.
     pub fn push(&mut self, mut samples: &[i16]) {
         while !samples.is_empty() {
-            self.hop.to_linear(self.filled);
+            self.hop.decode_octets(self.filled);
             let take = (HOP - self.filled).min(samples.len());
             self.hop.block[self.filled..self.filled + take].copy_from_slice(&samples[..take]);
             samples = &samples[take..];
@@ -313,7 +313,7 @@ impl DtmfDetector {
                 hop.octets[self.filled..self.filled + take].copy_from_slice(now);
             } else {
                 // A hop begun with other samples goes on as linear samples.
-                hop.to_linear(self.filled);
+                hop.decode_octets(self.filled);
                 g711::decode_into(law, now, &mut hop.block[self.filled..self.filled + take]);
             }
             octets = later;
