@@ -144,35 +144,26 @@ impl RecvBatch {
     /// One datagram per call where there is no `recvmmsg`.
     #[cfg(not(target_os = "linux"))]
     pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<bool> {
-        let Self { bufs, got } = self;
-        got.clear();
-        let Some(buf) = bufs.first_mut() else {
-            return Ok(false);
-        };
-        match socket.try_recv_from(buf) {
-            Ok((len, source)) => {
-                got.push(Got {
-                    buf: 0,
-                    len,
-                    source,
-                    stamp: None,
-                });
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.recv_one(|buf| socket.try_recv_from(buf))
     }
 
     /// One datagram per call, unstamped, where there is no `recvmmsg`.
     #[cfg(not(target_os = "linux"))]
     pub(crate) fn recv_stamped(&mut self, socket: &std::net::UdpSocket) -> io::Result<bool> {
+        self.recv_one(|buf| socket.recv_from(buf))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn recv_one(
+        &mut self,
+        recv_from: impl FnOnce(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
+    ) -> io::Result<bool> {
         let Self { bufs, got } = self;
         got.clear();
         let Some(buf) = bufs.first_mut() else {
             return Ok(false);
         };
-        match socket.recv_from(buf) {
+        match recv_from(buf) {
             Ok((len, source)) => {
                 got.push(Got {
                     buf: 0,

@@ -709,6 +709,26 @@ fn pki(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
     (ca, chain, key)
 }
 
+/// A SIP endpoint in this process standing in for a phone: `config` listening on a
+/// loopback port of `transport`, trusting loopback, answering without delay.
+fn phone_on_loopback(
+    runtime: &tokio::runtime::Runtime,
+    config: dialgate::sip::Config,
+    transport: dialgate::sip::Transport,
+) -> dialgate::sip::Endpoint {
+    runtime
+        .block_on(dialgate::sip::Endpoint::start(dialgate::sip::Config {
+            listen: vec![dialgate::sip::Listen {
+                transport,
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            }],
+            trusted: vec!["127.0.0.1/32".parse().unwrap()],
+            trying_delay: Duration::ZERO,
+            ..config
+        }))
+        .unwrap()
+}
+
 async fn next_event(ep: &mut dialgate::sip::Endpoint) -> dialgate::sip::Event {
     tokio::time::timeout(Duration::from_secs(15), ep.next_event())
         .await
@@ -738,19 +758,15 @@ fn tls_peer_by_dns_name_and_tls_listener_carry_calls_both_ways() {
     let mut gw_peer = Peer::new("gateway", SocketAddr::from(([127, 0, 0, 1], gw_tls_port)));
     gw_peer.transport = Transport::Tls;
     gw_peer.host = Some("localhost".into());
-    let mut phone = runtime
-        .block_on(sip::Endpoint::start(sip::Config {
-            listen: vec![sip::Listen {
-                transport: Transport::Tls,
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            }],
+    let mut phone = phone_on_loopback(
+        &runtime,
+        sip::Config {
             tls: Some(tls),
             peers: vec![gw_peer],
-            trusted: vec!["127.0.0.1/32".parse().unwrap()],
-            trying_delay: Duration::ZERO,
             ..sip::Config::default()
-        }))
-        .unwrap();
+        },
+        Transport::Tls,
+    );
     let phone_port = phone.local_addr(Transport::Tls).unwrap().port();
     std::fs::write(
         files.path("peers/plan.yaml"),
@@ -881,17 +897,7 @@ fn a_peers_symmetric_rtp_sends_the_gateways_rtp_where_the_peers_comes_from() {
             .enable_all()
             .build()
             .unwrap();
-        let mut phone = runtime
-            .block_on(sip::Endpoint::start(sip::Config {
-                listen: vec![sip::Listen {
-                    transport: Transport::Udp,
-                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                }],
-                trusted: vec!["127.0.0.1/32".parse().unwrap()],
-                trying_delay: Duration::ZERO,
-                ..sip::Config::default()
-            }))
-            .unwrap();
+        let mut phone = phone_on_loopback(&runtime, sip::Config::default(), Transport::Udp);
         let phone_port = phone.local_addr(Transport::Udp).unwrap().port();
         std::fs::write(
             files.path("peers/plan.yaml"),

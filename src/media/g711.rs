@@ -164,47 +164,40 @@ static A_DECODE: [i16; 256] = {
     t
 };
 
-static MU_DECODE_F32: [f32; 256] = {
+static MU_DECODE_F32: [f32; 256] = decoded_f32(Law::MuLaw);
+static MU_SQUARE: [u32; 256] = squares(Law::MuLaw);
+static A_DECODE_F32: [f32; 256] = decoded_f32(Law::ALaw);
+static A_SQUARE: [u32; 256] = squares(Law::ALaw);
+
+const fn decode_const(law: Law, code: u8) -> i16 {
+    match law {
+        Law::MuLaw => mu_decode(code),
+        Law::ALaw => a_decode(code),
+    }
+}
+
+/// Each code's decoded value as `f32`, for the DTMF detector's filters.
+const fn decoded_f32(law: Law) -> [f32; 256] {
     let mut t = [0.0f32; 256];
     let mut c = 0;
     while c < 256 {
-        t[c] = mu_decode(c as u8) as f32;
+        t[c] = decode_const(law, c as u8) as f32;
         c += 1;
     }
     t
-};
+}
 
-static MU_SQUARE: [u32; 256] = {
+/// Each code's decoded value squared, for the detector's hop energy.
+const fn squares(law: Law) -> [u32; 256] {
     let mut t = [0u32; 256];
     let mut c = 0;
     while c < 256 {
-        let x = mu_decode(c as u8) as i32;
+        let x = decode_const(law, c as u8) as i32;
         t[c] = (x * x) as u32;
         c += 1;
     }
     t
-};
-
-static A_DECODE_F32: [f32; 256] = {
-    let mut t = [0.0f32; 256];
-    let mut c = 0;
-    while c < 256 {
-        t[c] = a_decode(c as u8) as f32;
-        c += 1;
-    }
-    t
-};
-
-static A_SQUARE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut c = 0;
-    while c < 256 {
-        let x = a_decode(c as u8) as i32;
-        t[c] = (x * x) as u32;
-        c += 1;
-    }
-    t
-};
+}
 
 /// Indexed by the clipped magnitude >> 2: the bias is 4 mod 8, so the two low bits of
 /// the magnitude never carry into the bits the encoder keeps.
