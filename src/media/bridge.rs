@@ -880,7 +880,7 @@ impl Leg {
     }
 
     /// Bytes this leg holds in user space: stream state and buffers, the two line
-    /// queues and the leg's waker (receive buffers, ready queue and deadline heap are per
+    /// queues and the leg's wake handle (receive buffers, ready queue and deadline heap are per
     /// shard, not per leg; sockets' kernel buffers not counted).
     pub fn footprint(&self) -> usize {
         let inner = self.inner();
