@@ -454,6 +454,7 @@ fn main() {
                 telephone_event: Some(101),
                 dtmf_relay: DtmfRelay::RtpNte,
                 symmetric: false,
+                rtcp: None,
             });
         }
         (engine, legs)

@@ -91,6 +91,7 @@ impl Call {
                 telephone_event: Some(101),
                 dtmf_relay: DtmfRelay::RtpNte,
                 symmetric: false,
+                rtcp: None,
             },
         );
         let mut datagram = vec![0u8; rtp::MAX_DATAGRAM];

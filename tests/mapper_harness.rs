@@ -77,6 +77,7 @@ struct SipSide {
 
 fn media() -> sip::Media {
     sip::Media {
+        rtcp: None,
         rtp: SocketAddr::from(([127, 0, 0, 1], 50000)),
         codecs: vec![sip::Codec::Pcmu],
         telephone_event: Some(101),

@@ -43,6 +43,7 @@ fn remote(addr: SocketAddr) -> Remote {
         telephone_event: Some(101),
         dtmf_relay: DtmfRelay::RtpNte,
         symmetric: false,
+        rtcp: None,
     }
 }
 

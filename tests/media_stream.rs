@@ -57,6 +57,7 @@ fn remote(to: &str, law: Law, relay: DtmfRelay) -> Remote {
         telephone_event: Some(101),
         dtmf_relay: relay,
         symmetric: false,
+        rtcp: None,
     }
 }
 
@@ -503,6 +504,7 @@ fn symmetric_rtp_latches_onto_the_source_address() {
         now,
         Remote {
             symmetric: true,
+            rtcp: None,
             ..remote(FAR, Law::MuLaw, DtmfRelay::Inband)
         },
     );
@@ -551,6 +553,36 @@ fn rtcp_types_of(datagram: &[u8]) -> Vec<u8> {
             _ => 0,
         })
         .collect()
+}
+
+#[test]
+fn rtcp_goes_where_the_sdp_says_else_to_the_port_above_rtp() {
+    // (a=rtcp address from the SDP, where the reports go)
+    let rows = [
+        (None, "198.51.100.7:30001"),
+        (Some("198.51.100.7:40123"), "198.51.100.7:40123"),
+        (Some("203.0.113.9:5005"), "203.0.113.9:5005"),
+    ];
+    for (rtcp, to) in rows {
+        let now = t0();
+        let mut gw = Stream::new(now, config(Law::MuLaw, 0x1234_5678));
+        gw.set_remote(
+            now,
+            Remote {
+                rtcp: rtcp.map(addr),
+                ..remote(FAR, Law::MuLaw, DtmfRelay::Inband)
+            },
+        );
+        gw.handle_line(now, &[0xFF; 160]);
+        while gw.poll_transmit().is_some() {}
+        gw.close(now);
+        let reports: Vec<_> = std::iter::from_fn(|| gw.poll_transmit()).collect();
+        assert!(!reports.is_empty(), "{rtcp:?}");
+        for t in reports {
+            assert!(t.rtcp);
+            assert_eq!(t.to, addr(to), "{rtcp:?}");
+        }
+    }
 }
 
 #[test]

@@ -123,6 +123,7 @@ impl Legs {
             telephone_event: media.telephone_event,
             dtmf_relay,
             symmetric: policy.symmetric_rtp,
+            rtcp: media.rtcp,
         });
     }
 

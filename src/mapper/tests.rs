@@ -160,6 +160,7 @@ fn events(m: &mut Mapper) -> Vec<Event> {
 
 fn media() -> sip::Media {
     sip::Media {
+        rtcp: None,
         rtp: PEER_RTP,
         codecs: vec![sip::Codec::Pcmu],
         telephone_event: Some(101),

@@ -56,6 +56,8 @@ pub struct Remote {
     pub dtmf_relay: DtmfRelay,
     /// Send to where the peer's packets come from (NAT), not to `addr`.
     pub symmetric: bool,
+    /// RTCP address from the SDP (`a=rtcp`, RFC 3605); `None`: `addr`'s port + 1.
+    pub rtcp: Option<SocketAddr>,
 }
 
 /// Fixed parameters of a stream, chosen by the shell.
@@ -305,12 +307,16 @@ impl Stream {
             );
             std::mem::swap(&mut p, &mut self.playout);
         }
-        if self.remote.is_none_or(|r| r.addr != remote.addr) || !remote.symmetric {
+        if self
+            .remote
+            .is_none_or(|r| r.addr != remote.addr || r.rtcp != remote.rtcp)
+            || !remote.symmetric
+        {
             self.rtp_to = Some(remote.addr);
-            self.rtcp_to = Some(SocketAddr::new(
+            self.rtcp_to = Some(remote.rtcp.unwrap_or(SocketAddr::new(
                 remote.addr.ip(),
                 remote.addr.port().wrapping_add(1),
-            ));
+            )));
             self.latched = false;
         }
         self.remote = Some(remote);

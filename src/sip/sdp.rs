@@ -114,6 +114,8 @@ impl Default for Capabilities {
 pub struct Media {
     /// Where to send RTP (port 0 means the stream is refused).
     pub rtp: SocketAddr,
+    /// Where to send RTCP when the SDP says (`a=rtcp`, RFC 3605); `None`: RTP port + 1.
+    pub rtcp: Option<SocketAddr>,
     /// Codecs in that side's order.
     pub codecs: Vec<Codec>,
     /// telephone-event payload type in that side's numbering.
@@ -156,6 +158,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
     let mut audio: Option<(u16, Vec<u8>, Option<IpAddr>, Direction)> = None;
     let mut rtpmaps: Vec<(u8, &str)> = Vec::new();
     let mut ptime = None;
+    let mut rtcp: Option<(u16, Option<IpAddr>)> = None;
     let mut in_audio = false;
     let mut saw_version = false;
     for line in split_byte(text, b'\n') {
@@ -229,6 +232,10 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
                         }
                     } else if let Some(p) = value.strip_prefix("ptime:") {
                         ptime = p.trim_ascii().parse().ok();
+                    } else if let Some(r) = value.strip_prefix("rtcp:") {
+                        // A malformed one is passed over: RTCP then goes to RTP + 1,
+                        // RFC 3550's default, which is what a peer without it expects.
+                        rtcp = parse_rtcp(r);
                     }
                 } else if let Some(p) = value.strip_prefix("ptime:") {
                     ptime = p.trim_ascii().parse().ok();
@@ -261,6 +268,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
             });
             Some(Media {
                 rtp: SocketAddr::new(ip, port),
+                rtcp: rtcp.map(|(port, addr)| SocketAddr::new(addr.unwrap_or(ip), port)),
                 codecs,
                 telephone_event,
                 ptime,
@@ -274,6 +282,19 @@ pub(crate) fn parse(body: &[u8]) -> Result<Session, Error> {
         audio,
         streams,
     })
+}
+
+/// `a=rtcp:PORT [IN IP4|IP6 ADDRESS]` (RFC 3605 section 2.1); `None` if malformed.
+fn parse_rtcp(value: &str) -> Option<(u16, Option<IpAddr>)> {
+    let mut f = value.split_ascii_whitespace();
+    let port = f.next()?.parse().ok()?;
+    match (f.next(), f.next(), f.next(), f.next()) {
+        (None, ..) => Some((port, None)),
+        (Some("IN"), Some("IP4" | "IP6"), Some(addr), None) => {
+            Some((port, Some(addr.parse().ok()?)))
+        }
+        _ => None,
+    }
 }
 
 fn parse_connection(value: &str) -> Result<IpAddr, Error> {
@@ -378,6 +399,8 @@ impl Local {
     pub(crate) fn media(&self) -> Media {
         Media {
             rtp: self.rtp,
+            // Ours is always RTP + 1, so our SDP does not say it.
+            rtcp: None,
             codecs: self.codecs.clone(),
             telephone_event: self.telephone_event,
             ptime: Some(self.ptime),
@@ -403,6 +426,32 @@ mod tests {
         assert_eq!(a.telephone_event, Some(101));
         assert_eq!(a.ptime, Some(30));
         assert_eq!(s.origin, (8842, 8842));
+    }
+
+    #[test]
+    fn rtcp_attribute_names_the_rtcp_address_else_none() {
+        // (a=rtcp line in the audio section, RTCP address)
+        let rows = [
+            ("", None),
+            ("a=rtcp:53020\r\n", Some("198.51.100.20:53020")),
+            (
+                "a=rtcp:53020 IN IP4 126.16.64.4\r\n",
+                Some("126.16.64.4:53020"),
+            ),
+            (
+                "a=rtcp:53020 IN IP6 2001:db8::1\r\n",
+                Some("[2001:db8::1]:53020"),
+            ),
+            // Malformed: passed over, RTCP goes to RTP + 1.
+            ("a=rtcp:port\r\n", None),
+            ("a=rtcp:53020 IN IP4\r\n", None),
+            ("a=rtcp:53020 IN IP4 not-an-address\r\n", None),
+        ];
+        for (line, rtcp) in rows {
+            let sdp = OFFER.replace("a=sendrecv\r\n", &format!("{line}a=sendrecv\r\n"));
+            let a = parse(sdp.as_bytes()).unwrap().audio.unwrap();
+            assert_eq!(a.rtcp, rtcp.map(|r| r.parse().unwrap()), "{line:?}");
+        }
     }
 
     #[test]
