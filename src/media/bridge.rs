@@ -19,7 +19,7 @@
 //! (`SO_TIMESTAMPNS`), so jitter, RTCP timing and the RTP timeout see when it came, not
 //! when it was read. The sockets are not registered with tokio at all: a readiness
 //! event per datagram (the driver's `epoll_wait`, a wake-up, one more visit per packet)
-//! was a quarter of the engine's CPU. A leg whose line is silent (not yet connected, a
+//! cost the engine a sixth to a fifth of its CPU. A leg whose line is silent (not yet connected, a
 //! span down) is still read every [`Config::idle_read`] by the deadline heap, and so is
 //! every leg's RTCP socket (reports come every few seconds).
 //!
