@@ -121,14 +121,11 @@ impl RecvBatch {
         let mut count = 0;
         for (i, r) in results.enumerate() {
             count = i + 1;
-            let stamp = if stamps {
-                r.cmsgs().find_map(|c| match c {
-                    ControlMessageOwned::ScmTimestampns(t) => Some(Duration::from(t)),
-                    _ => None,
-                })
-            } else {
-                None
-            };
+            // Without a control buffer there are no messages: the stamp is `None`.
+            let stamp = r.cmsgs().find_map(|c| match c {
+                ControlMessageOwned::ScmTimestampns(t) => Some(Duration::from(t)),
+                _ => None,
+            });
             if let Some(source) = r.address.as_ref().and_then(std_addr) {
                 got.push(Got {
                     buf: i,

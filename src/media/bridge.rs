@@ -19,9 +19,9 @@
 //! (`SO_TIMESTAMPNS`), so jitter, RTCP timing and the RTP timeout see when it came, not
 //! when it was read. The sockets are not registered with tokio at all: a readiness
 //! event per datagram (the driver's `epoll_wait`, a wake-up, one more visit per packet)
-//! cost the engine a sixth to a fifth of its CPU. A leg whose line is silent (not yet connected, a
-//! span down) is still read every [`Config::idle_read`] by the deadline heap, and so is
-//! every leg's RTCP socket (reports come every few seconds).
+//! cost the engine a sixth to a fifth of its CPU. A leg whose line is silent (not yet
+//! connected, a span down) is still read every [`Config::idle_read`] by the deadline
+//! heap, and so is every leg's RTCP socket (reports come every few seconds).
 //!
 //! Each shard's 1 ms tick runs only the legs that have work, from the shard's ready queue.
 //! A leg goes on it (at most once, its `queued` flag says whether it is) from two places,
@@ -113,9 +113,9 @@ const LINE_QUEUE: usize = 1024;
 /// the first packet-time is still being collected.
 const PREFILL: usize = 320;
 const TICK: Duration = Duration::from_millis(1);
-/// Datagrams per receive call: a leg gets one packet per ptime, so a visit finds one or
-/// two waiting and a batch of four comes back short (drained) in one call; an idle read
-/// after a silent line's `idle_read` finds a few more.
+/// Datagrams per receive call: a leg gets one packet per ptime, so a run finds one or
+/// two waiting and the batch comes back short (drained) in one call; the room for eight
+/// is for an idle read, which finds `idle_read`'s worth.
 const RX_BATCH: usize = 8;
 /// Receive calls per socket and visit: a flood on one leg is served a batch at a time
 /// and the leg goes back on the queue for the next tick, so it cannot hold the shard.

@@ -351,12 +351,6 @@ impl Stream {
         }
     }
 
-    /// Line octets per packet at the peer's ptime (160 before there is a peer): the shell
-    /// runs the stream when this many are waiting.
-    pub fn samples_per_packet(&self) -> usize {
-        self.packet_samples()
-    }
-
     /// Line octets the shell should collect before it runs the stream again (at least
     /// one): until the next packet is complete, so a packet leaves as soon as its last
     /// octet is in, whatever share of it an earlier run took in; and never more than a
@@ -364,13 +358,8 @@ impl Stream {
     /// the first packets are held back for the DTMF detector (a run that took in several
     /// packet-times at once would play past the packets read at its start).
     pub fn octets_until_packet(&self) -> usize {
-        let hold = if self.detector.is_some() {
-            NTE_DELAY
-        } else {
-            0
-        };
         let packet = self.packet_samples();
-        (hold + packet)
+        (self.hold() + packet)
             .saturating_sub(self.delay_len)
             .clamp(1, packet)
     }
@@ -380,14 +369,19 @@ impl Stream {
             .map_or(160, |r| usize::from(r.ptime_ms.clamp(10, 30)) * 8)
     }
 
-    /// Send every packet-time the delay line has beyond its hold-back.
-    fn packetise(&mut self) {
-        let n = self.packet_samples();
-        let hold = if self.detector.is_some() {
+    /// Line octets the delay line holds back: the detector's look-ahead, when it runs.
+    fn hold(&self) -> usize {
+        if self.detector.is_some() {
             NTE_DELAY
         } else {
             0
-        };
+        }
+    }
+
+    /// Send every packet-time the delay line has beyond its hold-back.
+    fn packetise(&mut self) {
+        let n = self.packet_samples();
+        let hold = self.hold();
         while self.delay_len >= hold + n {
             self.check_detector();
             let head = self.delay_head;
